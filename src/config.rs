@@ -1,0 +1,467 @@
+//! Configuration: providers, chains of targets, budgets and policy overrides.
+//!
+//! Parsed from JSON (the Worker bundles it or reads it from a var; the browser
+//! package takes it as an object), validated once, with errors that name the field:
+//! `chains[0].targets[1].model: …`. Keys are referenced by *name* only: the core
+//! never sees a key's value, so it can never leak one.
+
+use crate::classify::FailureKind;
+use crate::cooldown::CooldownSettings;
+use crate::policy::{FailurePolicy, RuleOverride};
+use crate::provider::Dialect;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// Time limits of one client request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Budgets {
+    /// Upstream attempts per client request, retries included.
+    pub max_attempts: u32,
+    /// Overall deadline of a client request, from its start.
+    pub deadline_ms: u64,
+    /// Per attempt: response headers must arrive within this (for a non-streaming
+    /// request that is the whole answer, so keep it generous).
+    pub header_timeout_ms: u64,
+    /// Per streaming attempt: the first content chunk must arrive within this after headers.
+    pub first_token_timeout_ms: u64,
+    /// Per streaming attempt: at most this long between chunks.
+    pub idle_timeout_ms: u64,
+    /// The longest wait the gateway accepts before a retry (a `Retry-After` longer
+    /// than this is not waited for: the gateway moves on).
+    pub max_retry_wait_ms: u64,
+}
+
+impl Default for Budgets {
+    fn default() -> Self {
+        Budgets {
+            max_attempts: 5,
+            deadline_ms: 120_000,
+            header_timeout_ms: 60_000,
+            first_token_timeout_ms: 30_000,
+            idle_timeout_ms: 30_000,
+            max_retry_wait_ms: 10_000,
+        }
+    }
+}
+
+/// Budgets as written in a config file: every field optional.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetsOverride {
+    pub max_attempts: Option<u32>,
+    pub deadline_ms: Option<u64>,
+    pub header_timeout_ms: Option<u64>,
+    pub first_token_timeout_ms: Option<u64>,
+    pub idle_timeout_ms: Option<u64>,
+    pub max_retry_wait_ms: Option<u64>,
+}
+
+impl Budgets {
+    fn with(mut self, o: &BudgetsOverride) -> Budgets {
+        macro_rules! take {
+            ($($f:ident),*) => { $( if let Some(v) = o.$f { self.$f = v; } )* };
+        }
+        take!(max_attempts, deadline_ms, header_timeout_ms, first_token_timeout_ms, idle_timeout_ms, max_retry_wait_ms);
+        self
+    }
+}
+
+/// A provider as written in the config file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSpec {
+    /// The name chains and pinned requests use (`"openai"`, `"my-vllm"`).
+    pub name: String,
+    pub dialect: Dialect,
+    /// E.g. `https://api.openai.com/v1`, `http://127.0.0.1:8000/v1`, or for Azure
+    /// `https://RESOURCE.openai.azure.com/openai`.
+    pub base_url: String,
+    /// Names of the secrets that hold this provider's keys, in rotation order.
+    /// Empty for keyless local servers.
+    #[serde(default)]
+    pub keys: Vec<String>,
+    /// Azure `api-version`.
+    #[serde(default)]
+    pub api_version: Option<String>,
+}
+
+/// A target as written in the config file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSpec {
+    pub provider: String,
+    /// The concrete model (or Azure deployment). Required: there is no default.
+    pub model: Option<String>,
+    /// The model's context window in tokens, if known: a context-length failure
+    /// falls back only to targets that declare a larger one.
+    #[serde(default)]
+    pub context_window: Option<u32>,
+    /// Restrict to these of the provider's keys (by name), in this order.
+    #[serde(default)]
+    pub keys: Option<Vec<String>>,
+}
+
+/// A chain as written in the config file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainSpec {
+    pub name: String,
+    pub targets: Vec<TargetSpec>,
+    #[serde(default)]
+    pub budgets: BudgetsOverride,
+    #[serde(default)]
+    pub policy: BTreeMap<FailureKind, RuleOverride>,
+}
+
+/// Defaults every chain (and every pinned request) starts from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DefaultsSpec {
+    #[serde(default)]
+    pub budgets: BudgetsOverride,
+    #[serde(default)]
+    pub policy: BTreeMap<FailureKind, RuleOverride>,
+}
+
+/// The config file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigSpec {
+    pub providers: Vec<ProviderSpec>,
+    pub chains: Vec<ChainSpec>,
+    #[serde(default)]
+    pub defaults: DefaultsSpec,
+    #[serde(default)]
+    pub cooldown: CooldownSettings,
+}
+
+/// A validated provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Provider {
+    pub name: String,
+    pub dialect: Dialect,
+    pub base_url: String,
+    pub keys: Vec<String>,
+    pub api_version: Option<String>,
+}
+
+/// A validated target: everything a host needs to address it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Target {
+    pub provider: String,
+    pub dialect: Dialect,
+    pub base_url: String,
+    pub model: String,
+    pub keys: Vec<String>,
+    pub context_window: Option<u32>,
+    pub api_version: Option<String>,
+}
+
+/// A validated chain with its effective budgets and policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chain {
+    pub name: String,
+    pub targets: Vec<Target>,
+    pub budgets: Budgets,
+    pub policy: FailurePolicy,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub providers: Vec<Provider>,
+    pub chains: Vec<Arc<Chain>>,
+    pub cooldown: CooldownSettings,
+    default_budgets: Budgets,
+    default_policy: FailurePolicy,
+}
+
+/// A configuration error, naming the field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Where: `chains[0].targets[1].model`.
+    pub path: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.path.is_empty() || self.path == "." {
+            write!(f, "invalid config: {}", self.message)
+        } else {
+            write!(f, "invalid config at `{}`: {}", self.path, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn err(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError { path: path.into(), message: message.into() }
+}
+
+/// Model names that mean "pick one for me". A target must name a real model.
+const SENTINEL_MODELS: [&str; 6] = ["default", "auto", "*", "any", "none", "null"];
+
+fn check_name(path: &str, what: &str, name: &str) -> Result<(), ConfigError> {
+    if name.trim().is_empty() {
+        return Err(err(path, format!("{what} must not be empty")));
+    }
+    if name.trim() != name {
+        return Err(err(path, format!("{what} `{name}` has leading or trailing spaces")));
+    }
+    if name.contains('|') || name.contains('/') || name.chars().any(char::is_control) {
+        return Err(err(path, format!("{what} `{name}` must not contain `|`, `/` or control characters")));
+    }
+    Ok(())
+}
+
+impl Config {
+    /// Parses and validates a JSON config.
+    pub fn from_json(json: &str) -> Result<Config, ConfigError> {
+        let de = &mut serde_json::Deserializer::from_str(json);
+        let spec: ConfigSpec = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            err(path, e.into_inner().to_string())
+        })?;
+        Config::from_spec(spec)
+    }
+
+    /// Validates a parsed config.
+    pub fn from_spec(spec: ConfigSpec) -> Result<Config, ConfigError> {
+        let default_budgets = Budgets::default().with(&spec.defaults.budgets);
+        validate_budgets("defaults.budgets", &default_budgets)?;
+        let default_policy = FailurePolicy::default().with_overrides(&spec.defaults.policy);
+
+        if spec.providers.is_empty() {
+            return Err(err("providers", "at least one provider is required"));
+        }
+        let mut providers: Vec<Provider> = Vec::new();
+        for (i, p) in spec.providers.iter().enumerate() {
+            let path = format!("providers[{i}]");
+            check_name(&format!("{path}.name"), "provider name", &p.name)?;
+            if providers.iter().any(|q| q.name == p.name) {
+                return Err(err(format!("{path}.name"), format!("duplicate provider name `{}`", p.name)));
+            }
+            let url = p.base_url.trim();
+            if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() <= "https://".len() {
+                return Err(err(format!("{path}.base_url"), format!("`{}` is not an http(s) URL", p.base_url)));
+            }
+            let mut seen = BTreeSet::new();
+            for (j, k) in p.keys.iter().enumerate() {
+                check_name(&format!("{path}.keys[{j}]"), "key name", k)?;
+                if !seen.insert(k) {
+                    return Err(err(format!("{path}.keys[{j}]"), format!("duplicate key name `{k}`")));
+                }
+            }
+            if p.dialect == Dialect::Azure && p.api_version.as_deref().map_or(true, |v| v.trim().is_empty()) {
+                return Err(err(format!("{path}.api_version"), "Azure providers need an `api_version` (e.g. \"2024-10-21\")"));
+            }
+            providers.push(Provider {
+                name: p.name.clone(),
+                dialect: p.dialect,
+                base_url: url.trim_end_matches('/').to_string(),
+                keys: p.keys.clone(),
+                api_version: p.api_version.clone(),
+            });
+        }
+
+        if spec.chains.is_empty() {
+            return Err(err("chains", "at least one chain is required"));
+        }
+        let mut chains: Vec<Arc<Chain>> = Vec::new();
+        for (i, c) in spec.chains.iter().enumerate() {
+            let path = format!("chains[{i}]");
+            check_name(&format!("{path}.name"), "chain name", &c.name)?;
+            if chains.iter().any(|q| q.name == c.name) {
+                return Err(err(format!("{path}.name"), format!("duplicate chain name `{}`", c.name)));
+            }
+            if c.targets.is_empty() {
+                return Err(err(format!("{path}.targets"), format!("chain `{}` has no targets", c.name)));
+            }
+            let mut targets = Vec::new();
+            for (j, t) in c.targets.iter().enumerate() {
+                let tpath = format!("{path}.targets[{j}]");
+                targets.push(resolve_target(&tpath, t, &providers)?);
+            }
+            let budgets = default_budgets.with(&c.budgets);
+            validate_budgets(&format!("{path}.budgets"), &budgets)?;
+            let policy = default_policy.clone().with_overrides(&c.policy);
+            chains.push(Arc::new(Chain { name: c.name.clone(), targets, budgets, policy }));
+        }
+        Ok(Config { providers, chains, cooldown: spec.cooldown, default_budgets, default_policy })
+    }
+
+    pub fn chain(&self, name: &str) -> Option<&Arc<Chain>> {
+        self.chains.iter().find(|c| c.name == name)
+    }
+
+    pub fn provider(&self, name: &str) -> Option<&Provider> {
+        self.providers.iter().find(|p| p.name == name)
+    }
+
+    /// What a request's `model` field means: a chain name (auto mode), or
+    /// `provider/model` (pinned: that provider only, a hard constraint).
+    pub fn route(&self, model: &str) -> Result<Route, RouteError> {
+        if let Some(chain) = self.chain(model) {
+            return Ok(Route { chain: chain.clone(), pinned: false });
+        }
+        if let Some((provider, concrete)) = model.split_once('/') {
+            if let Some(p) = self.provider(provider) {
+                let concrete = concrete.trim();
+                if concrete.is_empty() || SENTINEL_MODELS.contains(&concrete.to_ascii_lowercase().as_str()) {
+                    return Err(RouteError::NoConcreteModel { requested: model.to_string() });
+                }
+                // Reuse what chains declare about this target (context window, key subset).
+                let declared = self
+                    .chains
+                    .iter()
+                    .flat_map(|c| c.targets.iter())
+                    .find(|t| t.provider == p.name && t.model == concrete);
+                let target = match declared {
+                    Some(t) => t.clone(),
+                    None => Target {
+                        provider: p.name.clone(),
+                        dialect: p.dialect,
+                        base_url: p.base_url.clone(),
+                        model: concrete.to_string(),
+                        keys: p.keys.clone(),
+                        context_window: None,
+                        api_version: p.api_version.clone(),
+                    },
+                };
+                let chain = Chain {
+                    name: model.to_string(),
+                    targets: vec![target],
+                    budgets: self.default_budgets,
+                    policy: self.default_policy.clone(),
+                };
+                return Ok(Route { chain: Arc::new(chain), pinned: true });
+            }
+        }
+        Err(RouteError::Unknown { requested: model.to_string(), valid: self.model_names() })
+    }
+
+    /// Names a client may send as `model`: every chain, and `provider/model` for
+    /// every target (`GET /v1/models`).
+    pub fn model_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.chains.iter().map(|c| c.name.clone()).collect();
+        for c in &self.chains {
+            for t in &c.targets {
+                let n = format!("{}/{}", t.provider, t.model);
+                if !names.contains(&n) {
+                    names.push(n);
+                }
+            }
+        }
+        names
+    }
+}
+
+fn validate_budgets(path: &str, b: &Budgets) -> Result<(), ConfigError> {
+    let checks: [(&str, u64); 5] = [
+        ("max_attempts", b.max_attempts as u64),
+        ("deadline_ms", b.deadline_ms),
+        ("header_timeout_ms", b.header_timeout_ms),
+        ("first_token_timeout_ms", b.first_token_timeout_ms),
+        ("idle_timeout_ms", b.idle_timeout_ms),
+    ];
+    for (field, v) in checks {
+        if v == 0 {
+            return Err(err(format!("{path}.{field}"), "must be greater than 0"));
+        }
+    }
+    if b.max_attempts > 100 {
+        return Err(err(format!("{path}.max_attempts"), "must be at most 100"));
+    }
+    Ok(())
+}
+
+fn resolve_target(path: &str, t: &TargetSpec, providers: &[Provider]) -> Result<Target, ConfigError> {
+    let Some(p) = providers.iter().find(|p| p.name == t.provider) else {
+        let names: Vec<&str> = providers.iter().map(|p| p.name.as_str()).collect();
+        return Err(err(
+            format!("{path}.provider"),
+            format!("unknown provider `{}`; declared providers: {}", t.provider, names.join(", ")),
+        ));
+    };
+    let model = match t.model.as_deref().map(str::trim) {
+        None | Some("") => {
+            return Err(err(
+                format!("{path}.model"),
+                format!("target on provider `{}` has no model: every target needs a concrete model name", t.provider),
+            ))
+        }
+        Some(m) if SENTINEL_MODELS.contains(&m.to_ascii_lowercase().as_str()) => {
+            return Err(err(
+                format!("{path}.model"),
+                format!("`{m}` is not a concrete model name: name the exact model (e.g. \"gpt-4o-mini\")"),
+            ))
+        }
+        Some(m) => m.to_string(),
+    };
+    let keys = match &t.keys {
+        None => p.keys.clone(),
+        Some(subset) => {
+            if subset.is_empty() {
+                return Err(err(format!("{path}.keys"), "an explicit key list must not be empty"));
+            }
+            for (j, k) in subset.iter().enumerate() {
+                if !p.keys.contains(k) {
+                    return Err(err(
+                        format!("{path}.keys[{j}]"),
+                        format!("key `{k}` is not one of provider `{}`'s keys", p.name),
+                    ));
+                }
+            }
+            subset.clone()
+        }
+    };
+    if t.context_window == Some(0) {
+        return Err(err(format!("{path}.context_window"), "must be greater than 0"));
+    }
+    Ok(Target {
+        provider: p.name.clone(),
+        dialect: p.dialect,
+        base_url: p.base_url.clone(),
+        model,
+        keys,
+        context_window: t.context_window,
+        api_version: p.api_version.clone(),
+    })
+}
+
+/// A resolved request route.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub chain: Arc<Chain>,
+    /// The request pinned one provider: never leave it.
+    pub pinned: bool,
+}
+
+/// Why a request's `model` did not resolve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RouteError {
+    Unknown { requested: String, valid: Vec<String> },
+    NoConcreteModel { requested: String },
+}
+
+impl std::fmt::Display for RouteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RouteError::Unknown { requested, valid } => write!(
+                f,
+                "unknown model `{requested}`: name a chain or `provider/model`; valid: {}",
+                valid.join(", ")
+            ),
+            RouteError::NoConcreteModel { requested } => {
+                write!(f, "`{requested}` does not name a concrete model after the provider")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RouteError {}

@@ -1,0 +1,326 @@
+//! Sticky cooldowns: a circuit breaker per scope, shareable as a snapshot.
+//!
+//! Each scope (a key, a key on a model, a model on an endpoint, a whole endpoint) is
+//! `closed` (absent, or closed after a success), `open` until a time, or `half-open`
+//! once that time has passed: then exactly one attempt (the *probe*) may go through
+//! until it reports or its lease runs out. A failure re-opens the scope for longer
+//! (`streak` grows; the policy's backoff turns it into a duration), a success closes
+//! it and resets the streak. Repeated opens back off, so a flapping backend is not
+//! retried on every request.
+//!
+//! Hosts share the table between isolates/tabs through [`Snapshot`]s: [`CooldownTable::merge`]
+//! keeps, per scope, the entry that is greatest in the order `(until, since, streak,
+//! kind, reason)`. That is a join: commutative, associative and idempotent, so every
+//! replica converges whatever order snapshots arrive in; "later `until` wins". Probe
+//! leases are local and never exported.
+
+use crate::classify::FailureKind;
+use crate::policy::Backoff;
+use crate::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The floor of every cooldown: even `Retry-After: 0` does not allow a tight loop.
+pub const MIN_COOLDOWN_MS: u64 = 250;
+
+/// Names one scope in the table. Built from configuration names (which cannot
+/// contain `|`); the model comes last because model ids contain `/` and `:`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ScopeKey(pub String);
+
+impl ScopeKey {
+    pub fn endpoint(provider: &str) -> ScopeKey {
+        ScopeKey(format!("endpoint|{provider}"))
+    }
+    pub fn model(provider: &str, model: &str) -> ScopeKey {
+        ScopeKey(format!("model|{provider}|{model}"))
+    }
+    pub fn key(provider: &str, key: &str) -> ScopeKey {
+        ScopeKey(format!("key|{provider}|{key}"))
+    }
+    pub fn key_model(provider: &str, key: &str, model: &str) -> ScopeKey {
+        ScopeKey(format!("key_model|{provider}|{key}|{model}"))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// One scope's breaker state as shared between replicas.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Open until this time; at or after it the scope is half-open (if `streak > 0`).
+    pub until: Timestamp,
+    /// When this state began (the failure or success that set it).
+    pub since: Timestamp,
+    /// Consecutive opens; 0 means closed.
+    pub streak: u32,
+    pub kind: Option<FailureKind>,
+    pub reason: String,
+}
+
+impl Entry {
+    fn order_key(&self) -> (Timestamp, Timestamp, u32, Option<FailureKind>, &str) {
+        (self.until, self.since, self.streak, self.kind, &self.reason)
+    }
+    pub fn is_closed(&self) -> bool {
+        self.streak == 0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Probe {
+    owner: u64,
+    lease_until: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Slot {
+    entry: Entry,
+    probe: Option<Probe>,
+}
+
+/// What a scope looks like at `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ScopeState {
+    Closed,
+    Open { until: Timestamp },
+    /// Cooldown over; one probe may go. `probe_until` is set while a probe is out.
+    HalfOpen { probe_until: Option<Timestamp> },
+}
+
+/// Why [`CooldownTable::try_acquire`] refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blocked {
+    pub scope: ScopeKey,
+    /// When it may be worth asking again.
+    pub until: Timestamp,
+}
+
+/// Tunables of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CooldownSettings {
+    /// A scope that stayed healthy this long after its cooldown forgets its streak.
+    pub streak_reset_ms: u64,
+    /// Closed and expired entries are dropped from snapshots after this long.
+    pub retention_ms: u64,
+}
+
+impl Default for CooldownSettings {
+    fn default() -> Self {
+        CooldownSettings { streak_reset_ms: 10 * 60 * 1000, retention_ms: 60 * 60 * 1000 }
+    }
+}
+
+/// The shareable form of the table (what hosts put in KV or `localStorage`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub entries: BTreeMap<ScopeKey, Entry>,
+}
+
+impl Snapshot {
+    /// Joins `other` into `self` (the same rule as [`CooldownTable::merge`]).
+    pub fn join(&mut self, other: &Snapshot) -> bool {
+        let mut changed = false;
+        for (k, e) in &other.entries {
+            match self.entries.get(k) {
+                Some(mine) if mine.order_key() >= e.order_key() => {}
+                _ => {
+                    self.entries.insert(k.clone(), e.clone());
+                    changed = true;
+                }
+            }
+        }
+        changed
+    }
+}
+
+/// The breaker table. Owned by the host (one per isolate or page) and lent to
+/// each [`crate::run::FallbackRun`] call.
+#[derive(Debug, Clone, Default)]
+pub struct CooldownTable {
+    slots: BTreeMap<ScopeKey, Slot>,
+    settings: CooldownSettings,
+    dirty: bool,
+}
+
+impl CooldownTable {
+    pub fn new(settings: CooldownSettings) -> CooldownTable {
+        CooldownTable { slots: BTreeMap::new(), settings, dirty: false }
+    }
+
+    pub fn settings(&self) -> &CooldownSettings {
+        &self.settings
+    }
+
+    /// The state of one scope at `now`.
+    pub fn state(&self, scope: &ScopeKey, now: Timestamp) -> ScopeState {
+        match self.slots.get(scope) {
+            None => ScopeState::Closed,
+            Some(s) if s.entry.is_closed() => ScopeState::Closed,
+            Some(s) if s.entry.until > now => ScopeState::Open { until: s.entry.until },
+            Some(s) => ScopeState::HalfOpen {
+                probe_until: s.probe.as_ref().filter(|p| p.lease_until > now).map(|p| p.lease_until),
+            },
+        }
+    }
+
+    /// Asks to send through every scope in `scopes` at once. Succeeds when each is
+    /// closed, or half-open with no probe out (then `owner` holds the probe until
+    /// `lease_until`), or half-open with the probe already held by `owner`. Returns
+    /// whether the attempt is a probe.
+    pub fn try_acquire(&mut self, scopes: &[ScopeKey], now: Timestamp, owner: u64, lease_until: Timestamp) -> Result<bool, Blocked> {
+        for scope in scopes {
+            let Some(slot) = self.slots.get(scope) else { continue };
+            if slot.entry.is_closed() {
+                continue;
+            }
+            if slot.entry.until > now {
+                return Err(Blocked { scope: scope.clone(), until: slot.entry.until });
+            }
+            if let Some(p) = &slot.probe {
+                if p.owner != owner && p.lease_until > now {
+                    return Err(Blocked { scope: scope.clone(), until: p.lease_until });
+                }
+            }
+        }
+        let mut probe = false;
+        for scope in scopes {
+            if let Some(slot) = self.slots.get_mut(scope) {
+                if !slot.entry.is_closed() {
+                    slot.probe = Some(Probe { owner, lease_until });
+                    probe = true;
+                }
+            }
+        }
+        Ok(probe)
+    }
+
+    /// Opens `scope` after a failure. The cooldown is the provider's `hint` when
+    /// given, else `backoff` at the current streak; never below [`MIN_COOLDOWN_MS`].
+    /// Returns the time it is open until.
+    pub fn open(&mut self, scope: &ScopeKey, now: Timestamp, kind: FailureKind, reason: &str, hint_ms: Option<u64>, backoff: &Backoff) -> Timestamp {
+        let streak = self.current_streak(scope, now);
+        let ms = hint_ms.unwrap_or_else(|| backoff.delay(streak)).max(MIN_COOLDOWN_MS);
+        self.set_open(scope, now, now.saturating_add(ms), streak + 1, kind, reason, None)
+    }
+
+    /// Opens `scope` until `until` on behalf of `owner`, who will send the next
+    /// attempt itself at `until` (a same-target retry): others skip it meanwhile.
+    pub fn reserve(&mut self, scope: &ScopeKey, now: Timestamp, until: Timestamp, owner: u64, lease_ms: u64, kind: FailureKind, reason: &str) {
+        let streak = self.current_streak(scope, now);
+        let probe = Some(Probe { owner, lease_until: until.saturating_add(lease_ms) });
+        self.set_open(scope, now, until.max(now + 1), streak + 1, kind, reason, probe);
+    }
+
+    fn current_streak(&self, scope: &ScopeKey, now: Timestamp) -> u32 {
+        match self.slots.get(scope) {
+            Some(s) if s.entry.until.saturating_add(self.settings.streak_reset_ms) > now => s.entry.streak,
+            _ => 0,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn set_open(&mut self, scope: &ScopeKey, now: Timestamp, until: Timestamp, streak: u32, kind: FailureKind, reason: &str, probe: Option<Probe>) -> Timestamp {
+        // Never shorten a cooldown someone else already set.
+        let until = match self.slots.get(scope) {
+            Some(s) if !s.entry.is_closed() && s.entry.until > until => s.entry.until,
+            _ => until,
+        };
+        let entry = Entry { until, since: now, streak, kind: Some(kind), reason: reason.to_string() };
+        self.slots.insert(scope.clone(), Slot { entry, probe });
+        self.dirty = true;
+        until
+    }
+
+    /// Closes every scope in `scopes` that is not already closed (a success).
+    pub fn record_success(&mut self, scopes: &[ScopeKey], now: Timestamp) {
+        for scope in scopes {
+            if let Some(slot) = self.slots.get_mut(scope) {
+                if !slot.entry.is_closed() {
+                    // `until = now` so this close outranks any stale open that expired
+                    // before it, and loses to any open set elsewhere after it.
+                    slot.entry = Entry { until: now, since: now, streak: 0, kind: None, reason: String::new() };
+                    slot.probe = None;
+                    self.dirty = true;
+                }
+            }
+        }
+    }
+
+    /// Gives up every probe `owner` holds (its run ended without reporting).
+    pub fn release_probes(&mut self, owner: u64) {
+        for slot in self.slots.values_mut() {
+            if slot.probe.as_ref().is_some_and(|p| p.owner == owner) {
+                slot.probe = None;
+            }
+        }
+    }
+
+    /// Joins a snapshot from elsewhere. Returns whether anything here changed.
+    /// Merging does not mark the table dirty: it only learns what the source knew.
+    pub fn merge(&mut self, snapshot: &Snapshot) -> bool {
+        let mut changed = false;
+        for (k, e) in &snapshot.entries {
+            match self.slots.get_mut(k) {
+                Some(slot) if slot.entry.order_key() >= e.order_key() => {}
+                Some(slot) => {
+                    slot.entry = e.clone();
+                    slot.probe = None;
+                    changed = true;
+                }
+                None => {
+                    self.slots.insert(k.clone(), Slot { entry: e.clone(), probe: None });
+                    changed = true;
+                }
+            }
+        }
+        changed
+    }
+
+    /// The shareable state at `now`, without entries that no longer matter (closed
+    /// or expired for longer than the retention).
+    pub fn snapshot(&self, now: Timestamp) -> Snapshot {
+        let keep_after = now.saturating_sub(self.settings.retention_ms);
+        Snapshot {
+            entries: self
+                .slots
+                .iter()
+                .filter(|(_, s)| s.entry.until >= keep_after)
+                .map(|(k, s)| (k.clone(), s.entry.clone()))
+                .collect(),
+        }
+    }
+
+    /// Drops entries older than the retention (bounded memory for long-lived hosts).
+    pub fn prune(&mut self, now: Timestamp) {
+        let keep_after = now.saturating_sub(self.settings.retention_ms);
+        self.slots.retain(|_, s| s.entry.until >= keep_after || s.probe.is_some());
+    }
+
+    /// True when a local event changed the table since the last call: the host
+    /// should write a snapshot (KV, `localStorage`).
+    pub fn take_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.dirty)
+    }
+
+    /// Every scope that is open or half-open at `now`, for status pages.
+    pub fn open_scopes(&self, now: Timestamp) -> Vec<(ScopeKey, ScopeState, Entry)> {
+        self.slots
+            .iter()
+            .filter(|(_, s)| !s.entry.is_closed())
+            .map(|(k, s)| (k.clone(), self.state(k, now), s.entry.clone()))
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+}

@@ -1,0 +1,92 @@
+//! Keeping keys out of everything we show.
+//!
+//! Providers echo keys back in errors (OpenAI: "Incorrect API key provided:
+//! sk-proj-****…abcd"). Every reason the classifier writes and every upstream body a
+//! host propagates goes through [`redact`], which removes the exact secrets the host
+//! knows and anything shaped like a provider key.
+
+/// Prefixes of provider API keys (OpenAI, Anthropic, OpenRouter, Groq, Google, xAI,
+/// Together, DeepSeek, Fireworks, Perplexity, Hugging Face, Mistral-style bearer).
+const KEY_PREFIXES: [&str; 9] = ["sk-", "sk_", "gsk_", "AIza", "xai-", "hf_", "pplx-", "fw_", "Bearer "];
+
+/// What replaces a secret.
+pub const REDACTED: &str = "[redacted]";
+
+fn is_key_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '*' | '.')
+}
+
+/// Removes `secrets` (exact values the host holds) and key-shaped tokens from `text`.
+/// Secrets shorter than 4 characters are ignored: they would match ordinary text.
+pub fn redact(text: &str, secrets: &[&str]) -> String {
+    let mut out = text.to_string();
+    for s in secrets {
+        if s.len() >= 4 && out.contains(s) {
+            out = out.replace(s, REDACTED);
+        }
+    }
+    redact_key_shapes(&out)
+}
+
+fn redact_key_shapes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    'outer: while !rest.is_empty() {
+        // Find the earliest prefix occurrence that starts a key-shaped token.
+        let mut best: Option<(usize, &str)> = None;
+        for p in KEY_PREFIXES {
+            let mut from = 0;
+            while let Some(pos) = rest[from..].find(p) {
+                let at = from + pos;
+                let prev_ok = rest[..at].chars().next_back().map_or(true, |c| !is_key_char(c));
+                let tail: usize = rest[at + p.len()..].chars().take_while(|c| is_key_char(*c)).count();
+                if prev_ok && tail >= 8 {
+                    if best.map_or(true, |(b, _)| at < b) {
+                        best = Some((at, p));
+                    }
+                    break;
+                }
+                from = at + p.len();
+            }
+        }
+        match best {
+            None => {
+                out.push_str(rest);
+                break 'outer;
+            }
+            Some((at, p)) => {
+                out.push_str(&rest[..at]);
+                if p == "Bearer " {
+                    out.push_str("Bearer ");
+                }
+                out.push_str(REDACTED);
+                let after = &rest[at + p.len()..];
+                let mut len: usize = after.chars().take_while(|c| is_key_char(*c)).map(char::len_utf8).sum();
+                // A sentence's full stop after a key is not part of it.
+                while len > 0 && after.as_bytes()[len - 1] == b'.' {
+                    len -= 1;
+                }
+                rest = &after[len..];
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn removes_exact_secrets_and_key_shapes() {
+        let t = "Incorrect API key provided: sk-proj-********************abcd. You can find";
+        assert_eq!(redact(t, &[]), "Incorrect API key provided: [redacted]. You can find");
+        assert_eq!(redact("key=my-secret-value!", &["my-secret-value"]), "key=[redacted]!");
+        assert_eq!(redact("Authorization: Bearer abcdefghijkl", &[]), "Authorization: Bearer [redacted]");
+        assert_eq!(redact("AIzaSyD-abcdefghijklmnop", &[]), "[redacted]");
+        // Words that merely contain a prefix stay.
+        assert_eq!(redact("task-runner ask-me sk-short", &[]), "task-runner ask-me sk-short");
+        assert_eq!(redact("", &["abc"]), "");
+    }
+}
