@@ -40,9 +40,19 @@ const CONFIG: &str = r#"{
 fn bench_classify(c: &mut Criterion) {
     let mut g = c.benchmark_group("classify");
     for size in [1024usize, 16 * 1024, 256 * 1024] {
-        let outcome = Outcome::Http { status: 429, headers: headers(), body: body_of_size(size) };
+        let outcome = Outcome::Http {
+            status: 429,
+            headers: headers(),
+            body: body_of_size(size),
+        };
         g.bench_with_input(BenchmarkId::from_parameter(size), &outcome, |b, o| {
-            b.iter(|| classify(black_box(Dialect::OpenAi), black_box(o), black_box(1_700_000_000_000)))
+            b.iter(|| {
+                classify(
+                    black_box(Dialect::OpenAi),
+                    black_box(o),
+                    black_box(1_700_000_000_000),
+                )
+            })
         });
     }
     g.finish();
@@ -56,13 +66,28 @@ fn bench_decision_step(c: &mut Criterion) {
         b.iter_batched(
             || {
                 let mut table = CooldownTable::new(config.cooldown);
-                let mut run = FallbackRun::new(route.clone(), RunOptions { now: 1_000, seed: 7, run_id: 1, stream: false });
-                let Action::Send(plan) = run.poll_action(1_000, &mut table) else { unreachable!("first poll sends") };
+                let mut run = FallbackRun::new(
+                    route.clone(),
+                    RunOptions {
+                        now: 1_000,
+                        seed: 7,
+                        run_id: 1,
+                        stream: false,
+                    },
+                );
+                let Action::Send(plan) = run.poll_action(1_000, &mut table) else {
+                    unreachable!("first poll sends")
+                };
                 (table, run, plan.attempt)
             },
             |(mut table, mut run, attempt)| {
                 // One decision step: classify + apply policy + cool down + plan the next action.
-                let _ = run.handle_outcome(1_100, &mut table, attempt, AttemptOutcome::Failure(black_box(outcome.clone())));
+                let _ = run.handle_outcome(
+                    1_100,
+                    &mut table,
+                    attempt,
+                    AttemptOutcome::Failure(black_box(outcome.clone())),
+                );
                 black_box(run.poll_action(1_100, &mut table));
             },
             criterion::BatchSize::SmallInput,

@@ -187,7 +187,11 @@ impl TransportFailure {
 #[non_exhaustive]
 pub enum Outcome {
     /// A non-2xx HTTP response (a 2xx here is read as [`Outcome::InvalidSuccess`]).
-    Http { status: u16, headers: Vec<(String, String)>, body: String },
+    Http {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: String,
+    },
     /// A transport-level failure.
     Transport(TransportFailure),
     /// An error event inside a stream that started with HTTP 200: the event's
@@ -215,7 +219,11 @@ pub struct Classification {
 pub fn classify(dialect: Dialect, outcome: &Outcome, now: Timestamp) -> Classification {
     match outcome {
         Outcome::Transport(t) => classify_transport(*t),
-        Outcome::Http { status, headers, body } => {
+        Outcome::Http {
+            status,
+            headers,
+            body,
+        } => {
             if (200..300).contains(status) {
                 return invalid_success(dialect, body, now);
             }
@@ -237,7 +245,13 @@ fn classify_transport(t: TransportFailure) -> Classification {
         | TransportFailure::StreamIdleTimeout => (FailureKind::Timeout, Scope::Model),
         TransportFailure::StreamEndedEarly => (FailureKind::Connection, Scope::Model),
     };
-    Classification { kind, retry_after_ms: None, scope, reason: t.as_str().to_string(), status: None }
+    Classification {
+        kind,
+        retry_after_ms: None,
+        scope,
+        reason: t.as_str().to_string(),
+        status: None,
+    }
 }
 
 fn invalid_success(dialect: Dialect, body: &str, now: Timestamp) -> Classification {
@@ -272,14 +286,18 @@ pub fn inspect_completion(dialect: Dialect, body: &str, now: Timestamp) -> Optio
     let Some(obj) = value.as_object() else {
         return invalid("200 response body is not a JSON object");
     };
-    if obj.get("error").is_some_and(|e| !e.is_null()) && obj.get("choices").map_or(true, is_empty_choices) {
+    if obj.get("error").is_some_and(|e| !e.is_null())
+        && obj.get("choices").map_or(true, is_empty_choices)
+    {
         let mut c = classify_error(dialect, None, &[], body, now);
         c.status = c.status.or(Some(200));
         return Some(c);
     }
     match obj.get("choices") {
         None => invalid("200 response has no `choices`"),
-        Some(Value::Array(a)) if a.is_empty() => invalid("200 response has an empty `choices` list"),
+        Some(Value::Array(a)) if a.is_empty() => {
+            invalid("200 response has an empty `choices` list")
+        }
         Some(Value::Array(_)) => None,
         Some(_) => invalid("200 response `choices` is not a list"),
     }
@@ -330,9 +348,22 @@ fn gather(value: &Value, facts: &mut Facts, depth: usize) {
         Value::Object(obj) => match obj.get("error") {
             Some(Value::String(s)) => facts.messages.push(s.clone()),
             Some(e @ Value::Object(_)) => gather_error(e, facts, depth + 1),
+            // OpenAI Responses API stream: `{"type":"response.failed","response":{"error":{…}}}`.
+            _ if obj
+                .get("response")
+                .and_then(|r| r.get("error"))
+                .is_some_and(Value::is_object) =>
+            {
+                if let Some(e) = obj.get("response").and_then(|r| r.get("error")) {
+                    gather_error(e, facts, depth + 1);
+                }
+            }
             _ => {
                 // vLLM / Mistral / Together / FastAPI put the error at the top level.
-                if obj.contains_key("message") || obj.contains_key("detail") || obj.contains_key("type") {
+                if obj.contains_key("message")
+                    || obj.contains_key("detail")
+                    || obj.contains_key("type")
+                {
                     gather_error(value, facts, depth + 1);
                 }
             }
@@ -450,15 +481,23 @@ fn contains_any(text: &str, needles: &[&str]) -> bool {
 
 /// "Limit 6000, Requested 7000" → the request can never fit this window.
 fn requested_exceeds_limit(text: &str) -> bool {
+    /// The first number right after an occurrence of `cue` ("limit 7000", "requested ~12903").
     fn number_after(text: &str, cue: &str) -> Option<u64> {
-        let at = text.find(cue)? + cue.len();
-        let digits: String = text[at..]
-            .trim_start_matches([' ', ':'])
-            .chars()
-            .take_while(|c| c.is_ascii_digit() || *c == ',')
-            .filter(char::is_ascii_digit)
-            .collect();
-        digits.parse().ok()
+        let mut from = 0;
+        while let Some(pos) = text[from..].find(cue) {
+            let at = from + pos + cue.len();
+            let digits: String = text[at..]
+                .trim_start_matches([' ', ':', '~', '≈'])
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == ',')
+                .filter(char::is_ascii_digit)
+                .collect();
+            if let Ok(n) = digits.parse() {
+                return Some(n);
+            }
+            from = at;
+        }
+        None
     }
     match (number_after(text, "limit"), number_after(text, "requested")) {
         (Some(limit), Some(requested)) => requested > limit,
@@ -496,8 +535,39 @@ const QUOTA_TEXT: &[&str] = &[
     "monthly limit",
     "usage limit",
 ];
-const DAILY_TEXT: &[&str] = &["per day", "per-day", "perday", "daily", "(rpd)", "free-models-per-day"];
-const OVERLOAD_TEXT: &[&str] = &["overloaded", "over capacity", "at capacity", "capacity exceeded", "too busy"];
+/// Quota phrases that are safe inside a 429 (which often links a billing page even
+/// for per-minute limits, so "billing" alone proves nothing there).
+const QUOTA_TEXT_429: &[&str] = &[
+    "credit balance is too low",
+    "insufficient balance",
+    "insufficient credits",
+    "insufficient funds",
+    "out of credits",
+    "requires more credits",
+    "key limit exceeded",
+    "spending limit",
+    "spend limit",
+    "exceeded your current quota",
+    "monthly limit",
+    "usage limit",
+];
+const DAILY_TEXT: &[&str] = &[
+    "per day",
+    "per-day",
+    "perday",
+    "daily",
+    "(rpd)",
+    "free-models-per-day",
+];
+const OVERLOAD_TEXT: &[&str] = &[
+    "overloaded",
+    "over capacity",
+    "at capacity",
+    "capacity exceeded",
+    "too busy",
+    "high demand",
+    "peak load",
+];
 const CONTEXT_TEXT: &[&str] = &[
     "context length",
     "context_length",
@@ -533,6 +603,11 @@ const CONTENT_TEXT: &[&str] = &[
     "flagged",
     "responsible ai",
     "usage policies",
+    "inappropriate content",
+    "request blocked",
+    "guardrail",
+    "prompt injection",
+    "datainspectionfailed",
 ];
 const MODEL_WORDS: &[&str] = &[
     "model_not_found",
@@ -590,11 +665,34 @@ const AUTH_TEXT: &[&str] = &[
     "account is not active",
     "api key is invalid",
 ];
-const TIMEOUT_WORDS: &[&str] = &["timeout_error", "timeout", "deadline_exceeded", "request_timeout"];
-const SERVER_WORDS: &[&str] = &["api_error", "server_error", "internal", "internal_server_error", "internal_error"];
-const RATE_WORDS: &[&str] = &["rate_limit_error", "rate_limit_exceeded", "resource_exhausted", "rate_limited", "too_many_requests"];
+const TIMEOUT_WORDS: &[&str] = &[
+    "timeout_error",
+    "timeout",
+    "deadline_exceeded",
+    "request_timeout",
+];
+const SERVER_WORDS: &[&str] = &[
+    "api_error",
+    "server_error",
+    "internal",
+    "internal_server_error",
+    "internal_error",
+];
+const RATE_WORDS: &[&str] = &[
+    "rate_limit_error",
+    "rate_limit_exceeded",
+    "resource_exhausted",
+    "rate_limited",
+    "too_many_requests",
+];
 
-fn classify_error(dialect: Dialect, http_status: Option<u16>, headers: &[(String, String)], body: &str, now: Timestamp) -> Classification {
+fn classify_error(
+    dialect: Dialect,
+    http_status: Option<u16>,
+    headers: &[(String, String)],
+    body: &str,
+    now: Timestamp,
+) -> Classification {
     let body = truncate_str(body, MAX_BODY_BYTES);
     let mut facts = Facts::default();
     let trimmed = body.trim_start();
@@ -632,7 +730,13 @@ fn classify_error(dialect: Dialect, http_status: Option<u16>, headers: &[(String
         .or(facts.retry_delay_ms)
         .or_else(|| retry_hint::from_text(&text));
     let reason = reason_text(dialect, status, kind, &facts, body);
-    Classification { kind, retry_after_ms, scope, reason, status }
+    Classification {
+        kind,
+        retry_after_ms,
+        scope,
+        reason,
+        status,
+    }
 }
 
 fn decide(dialect: Dialect, status: Option<u16>, f: &Facts, text: &str) -> FailureKind {
@@ -648,17 +752,23 @@ fn decide(dialect: Dialect, status: Option<u16>, f: &Facts, text: &str) -> Failu
         if contains_any(text, OVERLOAD_TEXT) || f.word(&["overloaded_error"]) {
             return Overloaded;
         }
-        if contains_any(text, &["request too large", "request is too large"]) || requested_exceeds_limit(text) {
+        if contains_any(text, &["request too large", "request is too large"])
+            || requested_exceeds_limit(text)
+        {
             return RequestTooLarge;
         }
-        if !f.quota_ids.is_empty() || f.word(&["resource_exhausted"]) || dialect == Dialect::Gemini {
+        if !f.quota_ids.is_empty() || f.word(&["resource_exhausted"]) || dialect == Dialect::Gemini
+        {
             // Gemini says "You exceeded your current quota" for per-minute limits
             // too; only the quota id tells a daily quota from a rate limit.
-            let daily = f.quota_ids.iter().any(|q| q.contains("perday") || q.contains("per_day") || q == "limit-0")
+            let daily = f
+                .quota_ids
+                .iter()
+                .any(|q| q.contains("perday") || q.contains("per_day") || q == "limit-0")
                 || text.contains("limit: 0");
             return if daily { QuotaExhausted } else { RateLimited };
         }
-        if contains_any(text, DAILY_TEXT) || contains_any(text, QUOTA_TEXT) {
+        if contains_any(text, DAILY_TEXT) || contains_any(text, QUOTA_TEXT_429) {
             return QuotaExhausted;
         }
         return RateLimited;
@@ -669,6 +779,10 @@ fn decide(dialect: Dialect, status: Option<u16>, f: &Facts, text: &str) -> Failu
     if status == Some(403) && contains_any(text, &["limit exceeded", "limit reached", "quota"]) {
         return QuotaExhausted;
     }
+    // Safety refusals come as 400s, 403s, in-stream errors and even 200/502 bodies.
+    if f.moderation || f.word(CONTENT_WORDS) || contains_any(text, CONTENT_TEXT) {
+        return ContentFiltered;
+    }
     if client_error {
         if f.word(&["context_length_exceeded"]) || contains_any(text, CONTEXT_TEXT) {
             return ContextLength;
@@ -676,11 +790,9 @@ fn decide(dialect: Dialect, status: Option<u16>, f: &Facts, text: &str) -> Failu
         if f.word(&["request_too_large"]) || status == Some(413) {
             return RequestTooLarge;
         }
-        if f.moderation || f.word(CONTENT_WORDS) || contains_any(text, CONTENT_TEXT) {
-            return ContentFiltered;
-        }
         if f.word(MODEL_WORDS)
-            || ((text.contains("model") || text.contains("deployment")) && contains_any(text, MODEL_TEXT))
+            || ((text.contains("model") || text.contains("deployment"))
+                && contains_any(text, MODEL_TEXT))
         {
             return ModelNotFound;
         }
@@ -688,7 +800,10 @@ fn decide(dialect: Dialect, status: Option<u16>, f: &Facts, text: &str) -> Failu
             return Auth;
         }
     }
-    if status == Some(529) || f.word(&["overloaded_error", "overloaded"]) || contains_any(text, OVERLOAD_TEXT) {
+    if status == Some(529)
+        || f.word(&["overloaded_error", "overloaded"])
+        || contains_any(text, OVERLOAD_TEXT)
+    {
         return Overloaded;
     }
     if matches!(status, Some(408 | 504 | 524 | 598 | 599)) || f.word(TIMEOUT_WORDS) {
@@ -696,7 +811,7 @@ fn decide(dialect: Dialect, status: Option<u16>, f: &Facts, text: &str) -> Failu
     }
     match status {
         Some(503) => return Overloaded,
-        Some(521 | 523) => return Connection,
+        Some(521 | 522 | 523) => return Connection,
         Some(s) if s >= 500 => return ServerError,
         _ => {}
     }
@@ -710,7 +825,9 @@ fn decide(dialect: Dialect, status: Option<u16>, f: &Facts, text: &str) -> Failu
         Some(_) => Unknown,
         // An error event in a stream: the request was accepted, so an unrecognised
         // in-band error is the server's.
-        None if f.word(&["invalid_request_error", "invalid_request", "bad_request"]) => InvalidRequest,
+        None if f.word(&["invalid_request_error", "invalid_request", "bad_request"]) => {
+            InvalidRequest
+        }
         None if !f.words.is_empty() || !f.messages.is_empty() => ServerError,
         None => Unknown,
     }
@@ -729,7 +846,10 @@ fn scope_of(kind: FailureKind, f: &Facts, text: &str) -> Scope {
         FailureKind::RateLimited => {
             // OpenRouter passing on an upstream provider's limit: every key is
             // behind the same upstream, so the model is what is limited.
-            if f.wrapped_upstream || text.contains("rate-limited upstream") || text.contains("rate limited upstream") {
+            if f.wrapped_upstream
+                || text.contains("rate-limited upstream")
+                || text.contains("rate limited upstream")
+            {
                 Scope::Model
             } else {
                 Scope::KeyModel
@@ -751,7 +871,13 @@ fn scope_of(kind: FailureKind, f: &Facts, text: &str) -> Scope {
 
 const MAX_REASON_CHARS: usize = 300;
 
-fn reason_text(dialect: Dialect, status: Option<u16>, kind: FailureKind, f: &Facts, body: &str) -> String {
+fn reason_text(
+    dialect: Dialect,
+    status: Option<u16>,
+    kind: FailureKind,
+    f: &Facts,
+    body: &str,
+) -> String {
     let message = f
         .messages
         .iter()

@@ -63,7 +63,14 @@ impl Budgets {
         macro_rules! take {
             ($($f:ident),*) => { $( if let Some(v) = o.$f { self.$f = v; } )* };
         }
-        take!(max_attempts, deadline_ms, header_timeout_ms, first_token_timeout_ms, idle_timeout_ms, max_retry_wait_ms);
+        take!(
+            max_attempts,
+            deadline_ms,
+            header_timeout_ms,
+            first_token_timeout_ms,
+            idle_timeout_ms,
+            max_retry_wait_ms
+        );
         self
     }
 }
@@ -199,7 +206,10 @@ impl std::fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 fn err(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    ConfigError { path: path.into(), message: message.into() }
+    ConfigError {
+        path: path.into(),
+        message: message.into(),
+    }
 }
 
 /// Model names that mean "pick one for me". A target must name a real model.
@@ -210,10 +220,16 @@ fn check_name(path: &str, what: &str, name: &str) -> Result<(), ConfigError> {
         return Err(err(path, format!("{what} must not be empty")));
     }
     if name.trim() != name {
-        return Err(err(path, format!("{what} `{name}` has leading or trailing spaces")));
+        return Err(err(
+            path,
+            format!("{what} `{name}` has leading or trailing spaces"),
+        ));
     }
     if name.contains('|') || name.contains('/') || name.chars().any(char::is_control) {
-        return Err(err(path, format!("{what} `{name}` must not contain `|`, `/` or control characters")));
+        return Err(err(
+            path,
+            format!("{what} `{name}` must not contain `|`, `/` or control characters"),
+        ));
     }
     Ok(())
 }
@@ -243,21 +259,39 @@ impl Config {
             let path = format!("providers[{i}]");
             check_name(&format!("{path}.name"), "provider name", &p.name)?;
             if providers.iter().any(|q| q.name == p.name) {
-                return Err(err(format!("{path}.name"), format!("duplicate provider name `{}`", p.name)));
+                return Err(err(
+                    format!("{path}.name"),
+                    format!("duplicate provider name `{}`", p.name),
+                ));
             }
             let url = p.base_url.trim();
-            if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() <= "https://".len() {
-                return Err(err(format!("{path}.base_url"), format!("`{}` is not an http(s) URL", p.base_url)));
+            if !(url.starts_with("http://") || url.starts_with("https://"))
+                || url.len() <= "https://".len()
+            {
+                return Err(err(
+                    format!("{path}.base_url"),
+                    format!("`{}` is not an http(s) URL", p.base_url),
+                ));
             }
             let mut seen = BTreeSet::new();
             for (j, k) in p.keys.iter().enumerate() {
                 check_name(&format!("{path}.keys[{j}]"), "key name", k)?;
                 if !seen.insert(k) {
-                    return Err(err(format!("{path}.keys[{j}]"), format!("duplicate key name `{k}`")));
+                    return Err(err(
+                        format!("{path}.keys[{j}]"),
+                        format!("duplicate key name `{k}`"),
+                    ));
                 }
             }
-            if p.dialect == Dialect::Azure && p.api_version.as_deref().map_or(true, |v| v.trim().is_empty()) {
-                return Err(err(format!("{path}.api_version"), "Azure providers need an `api_version` (e.g. \"2024-10-21\")"));
+            if p.dialect == Dialect::Azure
+                && p.api_version
+                    .as_deref()
+                    .map_or(true, |v| v.trim().is_empty())
+            {
+                return Err(err(
+                    format!("{path}.api_version"),
+                    "Azure providers need an `api_version` (e.g. \"2024-10-21\")",
+                ));
             }
             providers.push(Provider {
                 name: p.name.clone(),
@@ -276,10 +310,16 @@ impl Config {
             let path = format!("chains[{i}]");
             check_name(&format!("{path}.name"), "chain name", &c.name)?;
             if chains.iter().any(|q| q.name == c.name) {
-                return Err(err(format!("{path}.name"), format!("duplicate chain name `{}`", c.name)));
+                return Err(err(
+                    format!("{path}.name"),
+                    format!("duplicate chain name `{}`", c.name),
+                ));
             }
             if c.targets.is_empty() {
-                return Err(err(format!("{path}.targets"), format!("chain `{}` has no targets", c.name)));
+                return Err(err(
+                    format!("{path}.targets"),
+                    format!("chain `{}` has no targets", c.name),
+                ));
             }
             let mut targets = Vec::new();
             for (j, t) in c.targets.iter().enumerate() {
@@ -289,9 +329,20 @@ impl Config {
             let budgets = default_budgets.with(&c.budgets);
             validate_budgets(&format!("{path}.budgets"), &budgets)?;
             let policy = default_policy.clone().with_overrides(&c.policy);
-            chains.push(Arc::new(Chain { name: c.name.clone(), targets, budgets, policy }));
+            chains.push(Arc::new(Chain {
+                name: c.name.clone(),
+                targets,
+                budgets,
+                policy,
+            }));
         }
-        Ok(Config { providers, chains, cooldown: spec.cooldown, default_budgets, default_policy })
+        Ok(Config {
+            providers,
+            chains,
+            cooldown: spec.cooldown,
+            default_budgets,
+            default_policy,
+        })
     }
 
     pub fn chain(&self, name: &str) -> Option<&Arc<Chain>> {
@@ -306,13 +357,20 @@ impl Config {
     /// `provider/model` (pinned: that provider only, a hard constraint).
     pub fn route(&self, model: &str) -> Result<Route, RouteError> {
         if let Some(chain) = self.chain(model) {
-            return Ok(Route { chain: chain.clone(), pinned: false });
+            return Ok(Route {
+                chain: chain.clone(),
+                pinned: false,
+            });
         }
         if let Some((provider, concrete)) = model.split_once('/') {
             if let Some(p) = self.provider(provider) {
                 let concrete = concrete.trim();
-                if concrete.is_empty() || SENTINEL_MODELS.contains(&concrete.to_ascii_lowercase().as_str()) {
-                    return Err(RouteError::NoConcreteModel { requested: model.to_string() });
+                if concrete.is_empty()
+                    || SENTINEL_MODELS.contains(&concrete.to_ascii_lowercase().as_str())
+                {
+                    return Err(RouteError::NoConcreteModel {
+                        requested: model.to_string(),
+                    });
                 }
                 // Reuse what chains declare about this target (context window, key subset).
                 let declared = self
@@ -338,10 +396,16 @@ impl Config {
                     budgets: self.default_budgets,
                     policy: self.default_policy.clone(),
                 };
-                return Ok(Route { chain: Arc::new(chain), pinned: true });
+                return Ok(Route {
+                    chain: Arc::new(chain),
+                    pinned: true,
+                });
             }
         }
-        Err(RouteError::Unknown { requested: model.to_string(), valid: self.model_names() })
+        Err(RouteError::Unknown {
+            requested: model.to_string(),
+            valid: self.model_names(),
+        })
     }
 
     /// Names a client may send as `model`: every chain, and `provider/model` for
@@ -379,34 +443,46 @@ fn validate_budgets(path: &str, b: &Budgets) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn resolve_target(path: &str, t: &TargetSpec, providers: &[Provider]) -> Result<Target, ConfigError> {
+fn resolve_target(
+    path: &str,
+    t: &TargetSpec,
+    providers: &[Provider],
+) -> Result<Target, ConfigError> {
     let Some(p) = providers.iter().find(|p| p.name == t.provider) else {
         let names: Vec<&str> = providers.iter().map(|p| p.name.as_str()).collect();
         return Err(err(
             format!("{path}.provider"),
-            format!("unknown provider `{}`; declared providers: {}", t.provider, names.join(", ")),
+            format!(
+                "unknown provider `{}`; declared providers: {}",
+                t.provider,
+                names.join(", ")
+            ),
         ));
     };
     let model = match t.model.as_deref().map(str::trim) {
-        None | Some("") => {
-            return Err(err(
-                format!("{path}.model"),
-                format!("target on provider `{}` has no model: every target needs a concrete model name", t.provider),
-            ))
-        }
-        Some(m) if SENTINEL_MODELS.contains(&m.to_ascii_lowercase().as_str()) => {
-            return Err(err(
-                format!("{path}.model"),
-                format!("`{m}` is not a concrete model name: name the exact model (e.g. \"gpt-4o-mini\")"),
-            ))
-        }
+        None | Some("") => return Err(err(
+            format!("{path}.model"),
+            format!(
+                "target on provider `{}` has no model: every target needs a concrete model name",
+                t.provider
+            ),
+        )),
+        Some(m) if SENTINEL_MODELS.contains(&m.to_ascii_lowercase().as_str()) => return Err(err(
+            format!("{path}.model"),
+            format!(
+                "`{m}` is not a concrete model name: name the exact model (e.g. \"gpt-4o-mini\")"
+            ),
+        )),
         Some(m) => m.to_string(),
     };
     let keys = match &t.keys {
         None => p.keys.clone(),
         Some(subset) => {
             if subset.is_empty() {
-                return Err(err(format!("{path}.keys"), "an explicit key list must not be empty"));
+                return Err(err(
+                    format!("{path}.keys"),
+                    "an explicit key list must not be empty",
+                ));
             }
             for (j, k) in subset.iter().enumerate() {
                 if !p.keys.contains(k) {
@@ -420,7 +496,10 @@ fn resolve_target(path: &str, t: &TargetSpec, providers: &[Provider]) -> Result<
         }
     };
     if t.context_window == Some(0) {
-        return Err(err(format!("{path}.context_window"), "must be greater than 0"));
+        return Err(err(
+            format!("{path}.context_window"),
+            "must be greater than 0",
+        ));
     }
     Ok(Target {
         provider: p.name.clone(),
@@ -445,8 +524,13 @@ pub struct Route {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RouteError {
-    Unknown { requested: String, valid: Vec<String> },
-    NoConcreteModel { requested: String },
+    Unknown {
+        requested: String,
+        valid: Vec<String>,
+    },
+    NoConcreteModel {
+        requested: String,
+    },
 }
 
 impl std::fmt::Display for RouteError {
@@ -458,7 +542,10 @@ impl std::fmt::Display for RouteError {
                 valid.join(", ")
             ),
             RouteError::NoConcreteModel { requested } => {
-                write!(f, "`{requested}` does not name a concrete model after the provider")
+                write!(
+                    f,
+                    "`{requested}` does not name a concrete model after the provider"
+                )
             }
         }
     }

@@ -86,9 +86,13 @@ struct Slot {
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum ScopeState {
     Closed,
-    Open { until: Timestamp },
+    Open {
+        until: Timestamp,
+    },
     /// Cooldown over; one probe may go. `probe_until` is set while a probe is out.
-    HalfOpen { probe_until: Option<Timestamp> },
+    HalfOpen {
+        probe_until: Option<Timestamp>,
+    },
 }
 
 /// Why [`CooldownTable::try_acquire`] refused.
@@ -111,7 +115,10 @@ pub struct CooldownSettings {
 
 impl Default for CooldownSettings {
     fn default() -> Self {
-        CooldownSettings { streak_reset_ms: 10 * 60 * 1000, retention_ms: 60 * 60 * 1000 }
+        CooldownSettings {
+            streak_reset_ms: 10 * 60 * 1000,
+            retention_ms: 60 * 60 * 1000,
+        }
     }
 }
 
@@ -149,7 +156,11 @@ pub struct CooldownTable {
 
 impl CooldownTable {
     pub fn new(settings: CooldownSettings) -> CooldownTable {
-        CooldownTable { slots: BTreeMap::new(), settings, dirty: false }
+        CooldownTable {
+            slots: BTreeMap::new(),
+            settings,
+            dirty: false,
+        }
     }
 
     pub fn settings(&self) -> &CooldownSettings {
@@ -161,9 +172,15 @@ impl CooldownTable {
         match self.slots.get(scope) {
             None => ScopeState::Closed,
             Some(s) if s.entry.is_closed() => ScopeState::Closed,
-            Some(s) if s.entry.until > now => ScopeState::Open { until: s.entry.until },
+            Some(s) if s.entry.until > now => ScopeState::Open {
+                until: s.entry.until,
+            },
             Some(s) => ScopeState::HalfOpen {
-                probe_until: s.probe.as_ref().filter(|p| p.lease_until > now).map(|p| p.lease_until),
+                probe_until: s
+                    .probe
+                    .as_ref()
+                    .filter(|p| p.lease_until > now)
+                    .map(|p| p.lease_until),
             },
         }
     }
@@ -172,18 +189,32 @@ impl CooldownTable {
     /// closed, or half-open with no probe out (then `owner` holds the probe until
     /// `lease_until`), or half-open with the probe already held by `owner`. Returns
     /// whether the attempt is a probe.
-    pub fn try_acquire(&mut self, scopes: &[ScopeKey], now: Timestamp, owner: u64, lease_until: Timestamp) -> Result<bool, Blocked> {
+    pub fn try_acquire(
+        &mut self,
+        scopes: &[ScopeKey],
+        now: Timestamp,
+        owner: u64,
+        lease_until: Timestamp,
+    ) -> Result<bool, Blocked> {
         for scope in scopes {
-            let Some(slot) = self.slots.get(scope) else { continue };
+            let Some(slot) = self.slots.get(scope) else {
+                continue;
+            };
             if slot.entry.is_closed() {
                 continue;
             }
             if slot.entry.until > now {
-                return Err(Blocked { scope: scope.clone(), until: slot.entry.until });
+                return Err(Blocked {
+                    scope: scope.clone(),
+                    until: slot.entry.until,
+                });
             }
             if let Some(p) = &slot.probe {
                 if p.owner != owner && p.lease_until > now {
-                    return Err(Blocked { scope: scope.clone(), until: p.lease_until });
+                    return Err(Blocked {
+                        scope: scope.clone(),
+                        until: p.lease_until,
+                    });
                 }
             }
         }
@@ -202,35 +233,90 @@ impl CooldownTable {
     /// Opens `scope` after a failure. The cooldown is the provider's `hint` when
     /// given, else `backoff` at the current streak; never below [`MIN_COOLDOWN_MS`].
     /// Returns the time it is open until.
-    pub fn open(&mut self, scope: &ScopeKey, now: Timestamp, kind: FailureKind, reason: &str, hint_ms: Option<u64>, backoff: &Backoff) -> Timestamp {
+    pub fn open(
+        &mut self,
+        scope: &ScopeKey,
+        now: Timestamp,
+        kind: FailureKind,
+        reason: &str,
+        hint_ms: Option<u64>,
+        backoff: &Backoff,
+    ) -> Timestamp {
         let streak = self.current_streak(scope, now);
-        let ms = hint_ms.unwrap_or_else(|| backoff.delay(streak)).max(MIN_COOLDOWN_MS);
-        self.set_open(scope, now, now.saturating_add(ms), streak + 1, kind, reason, None)
+        let ms = hint_ms
+            .unwrap_or_else(|| backoff.delay(streak))
+            .max(MIN_COOLDOWN_MS);
+        self.set_open(
+            scope,
+            now,
+            now.saturating_add(ms),
+            streak + 1,
+            kind,
+            reason,
+            None,
+        )
     }
 
     /// Opens `scope` until `until` on behalf of `owner`, who will send the next
     /// attempt itself at `until` (a same-target retry): others skip it meanwhile.
-    pub fn reserve(&mut self, scope: &ScopeKey, now: Timestamp, until: Timestamp, owner: u64, lease_ms: u64, kind: FailureKind, reason: &str) {
+    pub fn reserve(
+        &mut self,
+        scope: &ScopeKey,
+        now: Timestamp,
+        until: Timestamp,
+        owner: u64,
+        lease_ms: u64,
+        kind: FailureKind,
+        reason: &str,
+    ) {
         let streak = self.current_streak(scope, now);
-        let probe = Some(Probe { owner, lease_until: until.saturating_add(lease_ms) });
-        self.set_open(scope, now, until.max(now + 1), streak + 1, kind, reason, probe);
+        let probe = Some(Probe {
+            owner,
+            lease_until: until.saturating_add(lease_ms),
+        });
+        self.set_open(
+            scope,
+            now,
+            until.max(now + 1),
+            streak + 1,
+            kind,
+            reason,
+            probe,
+        );
     }
 
     fn current_streak(&self, scope: &ScopeKey, now: Timestamp) -> u32 {
         match self.slots.get(scope) {
-            Some(s) if s.entry.until.saturating_add(self.settings.streak_reset_ms) > now => s.entry.streak,
+            Some(s) if s.entry.until.saturating_add(self.settings.streak_reset_ms) > now => {
+                s.entry.streak
+            }
             _ => 0,
         }
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn set_open(&mut self, scope: &ScopeKey, now: Timestamp, until: Timestamp, streak: u32, kind: FailureKind, reason: &str, probe: Option<Probe>) -> Timestamp {
+    fn set_open(
+        &mut self,
+        scope: &ScopeKey,
+        now: Timestamp,
+        until: Timestamp,
+        streak: u32,
+        kind: FailureKind,
+        reason: &str,
+        probe: Option<Probe>,
+    ) -> Timestamp {
         // Never shorten a cooldown someone else already set.
         let until = match self.slots.get(scope) {
             Some(s) if !s.entry.is_closed() && s.entry.until > until => s.entry.until,
             _ => until,
         };
-        let entry = Entry { until, since: now, streak, kind: Some(kind), reason: reason.to_string() };
+        let entry = Entry {
+            until,
+            since: now,
+            streak,
+            kind: Some(kind),
+            reason: reason.to_string(),
+        };
         self.slots.insert(scope.clone(), Slot { entry, probe });
         self.dirty = true;
         until
@@ -243,7 +329,13 @@ impl CooldownTable {
                 if !slot.entry.is_closed() {
                     // `until = now` so this close outranks any stale open that expired
                     // before it, and loses to any open set elsewhere after it.
-                    slot.entry = Entry { until: now, since: now, streak: 0, kind: None, reason: String::new() };
+                    slot.entry = Entry {
+                        until: now,
+                        since: now,
+                        streak: 0,
+                        kind: None,
+                        reason: String::new(),
+                    };
                     slot.probe = None;
                     self.dirty = true;
                 }
@@ -273,7 +365,13 @@ impl CooldownTable {
                     changed = true;
                 }
                 None => {
-                    self.slots.insert(k.clone(), Slot { entry: e.clone(), probe: None });
+                    self.slots.insert(
+                        k.clone(),
+                        Slot {
+                            entry: e.clone(),
+                            probe: None,
+                        },
+                    );
                     changed = true;
                 }
             }
@@ -298,7 +396,8 @@ impl CooldownTable {
     /// Drops entries older than the retention (bounded memory for long-lived hosts).
     pub fn prune(&mut self, now: Timestamp) {
         let keep_after = now.saturating_sub(self.settings.retention_ms);
-        self.slots.retain(|_, s| s.entry.until >= keep_after || s.probe.is_some());
+        self.slots
+            .retain(|_, s| s.entry.until >= keep_after || s.probe.is_some());
     }
 
     /// True when a local event changed the table since the last call: the host

@@ -9,7 +9,9 @@
 use crate::classify::{Outcome, TransportFailure};
 use crate::config::{Config, RouteError};
 use crate::cooldown::{CooldownTable, Snapshot};
-use crate::run::{Action, AttemptOutcome, AttemptRecord, FallbackRun, RunOptions, RunResult, TraceEvent};
+use crate::run::{
+    Action, AttemptOutcome, AttemptRecord, FallbackRun, RunOptions, RunResult, TraceEvent,
+};
 use crate::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -85,31 +87,58 @@ const MAX_STEPS: usize = 10_000;
 fn to_outcome(o: &StepOutcome) -> AttemptOutcome {
     match o {
         StepOutcome::Ok(_) => AttemptOutcome::Success,
-        StepOutcome::Http { status, headers, body } => AttemptOutcome::Failure(Outcome::Http {
+        StepOutcome::Http {
+            status,
+            headers,
+            body,
+        } => AttemptOutcome::Failure(Outcome::Http {
             status: *status,
-            headers: headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             body: body.clone(),
         }),
-        StepOutcome::Transport { transport } => AttemptOutcome::Failure(Outcome::Transport(*transport)),
+        StepOutcome::Transport { transport } => {
+            AttemptOutcome::Failure(Outcome::Transport(*transport))
+        }
         StepOutcome::StreamError { stream_error } => {
-            AttemptOutcome::Failure(Outcome::StreamError { data: stream_error.clone() })
+            AttemptOutcome::Failure(Outcome::StreamError {
+                data: stream_error.clone(),
+            })
         }
         StepOutcome::CommitThen { commit_then } => to_outcome(commit_then),
     }
 }
 
 /// Runs `script` against `config`, starting from `snapshot`'s cooldowns.
-pub fn dry_run(config: &Config, snapshot: &Snapshot, script: &Script) -> Result<DryRun, RouteError> {
+pub fn dry_run(
+    config: &Config,
+    snapshot: &Snapshot,
+    script: &Script,
+) -> Result<DryRun, RouteError> {
     let mut table = CooldownTable::new(config.cooldown);
     table.merge(snapshot);
     dry_run_with_table(config, &mut table, script)
 }
 
 /// Like [`dry_run`] but on a live table (to chain several requests).
-pub fn dry_run_with_table(config: &Config, table: &mut CooldownTable, script: &Script) -> Result<DryRun, RouteError> {
+pub fn dry_run_with_table(
+    config: &Config,
+    table: &mut CooldownTable,
+    script: &Script,
+) -> Result<DryRun, RouteError> {
     let route = config.route(&script.model)?;
     let mut now = script.now;
-    let mut run = FallbackRun::new(route, RunOptions { now, seed: script.seed, run_id: script.seed, stream: script.stream });
+    let mut run = FallbackRun::new(
+        route,
+        RunOptions {
+            now,
+            seed: script.seed,
+            run_id: script.seed,
+            stream: script.stream,
+        },
+    );
     let mut steps = script.steps.iter();
     for _ in 0..MAX_STEPS {
         match run.poll_action(now, table) {
@@ -125,9 +154,15 @@ pub fn dry_run_with_table(config: &Config, table: &mut CooldownTable, script: &S
             Action::Wait { until } => now = until.max(now + 1),
             Action::Send(plan) => {
                 let step = steps.next();
-                let latency = step.and_then(|s| s.latency_ms).unwrap_or(DEFAULT_LATENCY_MS);
+                let latency = step
+                    .and_then(|s| s.latency_ms)
+                    .unwrap_or(DEFAULT_LATENCY_MS);
                 let outcome = step.map_or(AttemptOutcome::Success, |s| to_outcome(&s.outcome));
-                if let Some(Step { outcome: StepOutcome::CommitThen { .. }, .. }) = step {
+                if let Some(Step {
+                    outcome: StepOutcome::CommitThen { .. },
+                    ..
+                }) = step
+                {
                     now += latency / 2;
                     // The plan's attempt is in flight: this cannot be a misuse.
                     let _ = run.handle_outcome(now, table, plan.attempt, AttemptOutcome::Committed);

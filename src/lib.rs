@@ -30,9 +30,14 @@ pub mod sse;
 /// A point in time: Unix milliseconds, passed in by the host.
 pub type Timestamp = u64;
 
-pub use classify::{classify, inspect_completion, Classification, FailureKind, Outcome, Scope, TransportFailure};
+pub use classify::{
+    classify, inspect_completion, Classification, FailureKind, Outcome, Scope, TransportFailure,
+};
 pub use config::{Config, ConfigError, Route, RouteError};
 pub use cooldown::{CooldownTable, ScopeKey, ScopeState, Snapshot};
 pub use policy::{Backoff, FailurePolicy, Rule};
 pub use provider::Dialect;
-pub use run::{Action, AttemptId, AttemptOutcome, AttemptPlan, FallbackRun, RunFailure, RunOptions, RunResult, TraceEvent};
+pub use run::{
+    Action, AttemptId, AttemptOutcome, AttemptPlan, FallbackRun, RunFailure, RunOptions, RunResult,
+    TraceEvent,
+};

@@ -24,7 +24,11 @@ fn two() -> f64 {
 
 impl Backoff {
     pub const fn new(base_ms: u64, max_ms: u64) -> Backoff {
-        Backoff { base_ms, max_ms, multiplier: 2.0 }
+        Backoff {
+            base_ms,
+            max_ms,
+            multiplier: 2.0,
+        }
     }
 
     /// The `n`-th delay (n = 0 is `base`).
@@ -85,8 +89,16 @@ impl Rule {
             honor_retry_after: true,
         };
         match kind {
-            Auth => Rule { rotate_key: true, cooldown: Some(Backoff::new(10 * MIN, 6 * HOUR)), ..base },
-            QuotaExhausted => Rule { rotate_key: true, cooldown: Some(Backoff::new(HOUR, 24 * HOUR)), ..base },
+            Auth => Rule {
+                rotate_key: true,
+                cooldown: Some(Backoff::new(10 * MIN, 6 * HOUR)),
+                ..base
+            },
+            QuotaExhausted => Rule {
+                rotate_key: true,
+                cooldown: Some(Backoff::new(HOUR, 24 * HOUR)),
+                ..base
+            },
             RateLimited => Rule {
                 retries: 1,
                 retry_backoff: Backoff::new(SEC, 8 * SEC),
@@ -95,13 +107,33 @@ impl Rule {
                 ..base
             },
             Overloaded | ServerError | Connection => Rule { retries: 1, ..base },
-            Timeout => Rule { cooldown: Some(Backoff::new(15 * SEC, 10 * MIN)), ..base },
-            ModelNotFound => Rule { cooldown: Some(Backoff::new(HOUR, 24 * HOUR)), ..base },
+            Timeout => Rule {
+                cooldown: Some(Backoff::new(15 * SEC, 10 * MIN)),
+                ..base
+            },
+            ModelNotFound => Rule {
+                cooldown: Some(Backoff::new(HOUR, 24 * HOUR)),
+                ..base
+            },
             InvalidResponse | Unknown => base,
-            InvalidRequest => Rule { fallback: false, cooldown: None, ..base },
-            ContextLength => Rule { cooldown: None, ..base },
-            ContentFiltered => Rule { fallback: false, cooldown: None, ..base },
-            RequestTooLarge => Rule { cooldown: None, ..base },
+            InvalidRequest => Rule {
+                fallback: false,
+                cooldown: None,
+                ..base
+            },
+            ContextLength => Rule {
+                cooldown: None,
+                ..base
+            },
+            ContentFiltered => Rule {
+                fallback: false,
+                cooldown: None,
+                ..base
+            },
+            RequestTooLarge => Rule {
+                cooldown: None,
+                ..base
+            },
         }
     }
 }
@@ -134,14 +166,19 @@ pub struct FailurePolicy {
 
 impl Default for FailurePolicy {
     fn default() -> Self {
-        FailurePolicy { rules: FailureKind::ALL.map(Rule::default_for) }
+        FailurePolicy {
+            rules: FailureKind::ALL.map(Rule::default_for),
+        }
     }
 }
 
 fn index(kind: FailureKind) -> usize {
     // ALL lists every variant once; a missing one would be a compile-time table bug
     // caught by `every_kind_has_a_row`.
-    FailureKind::ALL.iter().position(|k| *k == kind).unwrap_or(FailureKind::ALL.len() - 1)
+    FailureKind::ALL
+        .iter()
+        .position(|k| *k == kind)
+        .unwrap_or(FailureKind::ALL.len() - 1)
 }
 
 impl FailurePolicy {
@@ -150,7 +187,10 @@ impl FailurePolicy {
     }
 
     /// Applies overrides on top of this table.
-    pub fn with_overrides(mut self, overrides: &BTreeMap<FailureKind, RuleOverride>) -> FailurePolicy {
+    pub fn with_overrides(
+        mut self,
+        overrides: &BTreeMap<FailureKind, RuleOverride>,
+    ) -> FailurePolicy {
         for (kind, o) in overrides {
             let r = &mut self.rules[index(*kind)];
             if let Some(v) = o.retries {
@@ -206,7 +246,10 @@ mod tests {
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     fn backoff_grows_and_caps_and_jitter_stays_in_range() {
         let b = Backoff::new(500, 8000);
-        assert_eq!((b.delay(0), b.delay(1), b.delay(4), b.delay(40)), (500, 1000, 8000, 8000));
+        assert_eq!(
+            (b.delay(0), b.delay(1), b.delay(4), b.delay(40)),
+            (500, 1000, 8000, 8000)
+        );
         assert_eq!(b.jittered(1, 0.0), 500);
         assert_eq!(b.jittered(1, 0.999_999), 999);
     }
@@ -217,11 +260,17 @@ mod tests {
         let mut o = BTreeMap::new();
         o.insert(
             FailureKind::ContentFiltered,
-            RuleOverride { fallback: Some(true), ..Default::default() },
+            RuleOverride {
+                fallback: Some(true),
+                ..Default::default()
+            },
         );
         o.insert(
             FailureKind::ServerError,
-            RuleOverride { cooldown: Some(CooldownOverride::Enabled(false)), ..Default::default() },
+            RuleOverride {
+                cooldown: Some(CooldownOverride::Enabled(false)),
+                ..Default::default()
+            },
         );
         let p = FailurePolicy::default().with_overrides(&o);
         assert!(p.rule(FailureKind::ContentFiltered).fallback);

@@ -7,7 +7,9 @@
 
 /// Prefixes of provider API keys (OpenAI, Anthropic, OpenRouter, Groq, Google, xAI,
 /// Together, DeepSeek, Fireworks, Perplexity, Hugging Face, Mistral-style bearer).
-const KEY_PREFIXES: [&str; 9] = ["sk-", "sk_", "gsk_", "AIza", "xai-", "hf_", "pplx-", "fw_", "Bearer "];
+const KEY_PREFIXES: [&str; 9] = [
+    "sk-", "sk_", "gsk_", "AIza", "xai-", "hf_", "pplx-", "fw_", "Bearer ",
+];
 
 /// What replaces a secret.
 pub const REDACTED: &str = "[redacted]";
@@ -38,8 +40,14 @@ fn redact_key_shapes(text: &str) -> String {
             let mut from = 0;
             while let Some(pos) = rest[from..].find(p) {
                 let at = from + pos;
-                let prev_ok = rest[..at].chars().next_back().map_or(true, |c| !is_key_char(c));
-                let tail: usize = rest[at + p.len()..].chars().take_while(|c| is_key_char(*c)).count();
+                let prev_ok = rest[..at]
+                    .chars()
+                    .next_back()
+                    .map_or(true, |c| !is_key_char(c));
+                let tail: usize = rest[at + p.len()..]
+                    .chars()
+                    .take_while(|c| is_key_char(*c))
+                    .count();
                 if prev_ok && tail >= 8 {
                     if best.map_or(true, |(b, _)| at < b) {
                         best = Some((at, p));
@@ -61,7 +69,11 @@ fn redact_key_shapes(text: &str) -> String {
                 }
                 out.push_str(REDACTED);
                 let after = &rest[at + p.len()..];
-                let mut len: usize = after.chars().take_while(|c| is_key_char(*c)).map(char::len_utf8).sum();
+                let mut len: usize = after
+                    .chars()
+                    .take_while(|c| is_key_char(*c))
+                    .map(char::len_utf8)
+                    .sum();
                 // A sentence's full stop after a key is not part of it.
                 while len > 0 && after.as_bytes()[len - 1] == b'.' {
                     len -= 1;
@@ -81,12 +93,24 @@ mod tests {
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     fn removes_exact_secrets_and_key_shapes() {
         let t = "Incorrect API key provided: sk-proj-********************abcd. You can find";
-        assert_eq!(redact(t, &[]), "Incorrect API key provided: [redacted]. You can find");
-        assert_eq!(redact("key=my-secret-value!", &["my-secret-value"]), "key=[redacted]!");
-        assert_eq!(redact("Authorization: Bearer abcdefghijkl", &[]), "Authorization: Bearer [redacted]");
+        assert_eq!(
+            redact(t, &[]),
+            "Incorrect API key provided: [redacted]. You can find"
+        );
+        assert_eq!(
+            redact("key=my-secret-value!", &["my-secret-value"]),
+            "key=[redacted]!"
+        );
+        assert_eq!(
+            redact("Authorization: Bearer abcdefghijkl", &[]),
+            "Authorization: Bearer [redacted]"
+        );
         assert_eq!(redact("AIzaSyD-abcdefghijklmnop", &[]), "[redacted]");
         // Words that merely contain a prefix stay.
-        assert_eq!(redact("task-runner ask-me sk-short", &[]), "task-runner ask-me sk-short");
+        assert_eq!(
+            redact("task-runner ask-me sk-short", &[]),
+            "task-runner ask-me sk-short"
+        );
         assert_eq!(redact("", &["abc"]), "");
     }
 }

@@ -185,7 +185,10 @@ pub fn from_headers(headers: &[(String, String)], now: Timestamp) -> Option<u64>
     if best.is_none() {
         let remaining = header(headers, "x-ratelimit-remaining");
         if remaining.is_none() || remaining.and_then(|r| r.parse::<f64>().ok()) == Some(0.0) {
-            consider(&mut best, header(headers, "x-ratelimit-reset").and_then(|v| parse_reset_value(v, now)));
+            consider(
+                &mut best,
+                header(headers, "x-ratelimit-reset").and_then(|v| parse_reset_value(v, now)),
+            );
         }
     }
     best
@@ -278,8 +281,14 @@ mod tests {
         // 1999-12-31T23:59:59Z = 946684799 s.
         let now = 946_684_799_000 - 10_000;
         assert_eq!(parse_retry_after("120", now), Some(120_000));
-        assert_eq!(parse_retry_after("Fri, 31 Dec 1999 23:59:59 GMT", now), Some(10_000));
-        assert_eq!(parse_retry_after("Fri, 31 Dec 1999 23:59:59 GMT", now + 60_000), Some(0));
+        assert_eq!(
+            parse_retry_after("Fri, 31 Dec 1999 23:59:59 GMT", now),
+            Some(10_000)
+        );
+        assert_eq!(
+            parse_retry_after("Fri, 31 Dec 1999 23:59:59 GMT", now + 60_000),
+            Some(0)
+        );
         assert_eq!(parse_retry_after("garbage", now), None);
     }
 
@@ -287,7 +296,10 @@ mod tests {
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     fn reset_headers_pick_the_exhausted_bucket() {
         let h = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
-            pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+            pairs
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
         };
         let headers = h(&[
             ("x-ratelimit-remaining-requests", "59"),
@@ -297,20 +309,29 @@ mod tests {
         ]);
         assert_eq!(from_headers(&headers, 0), Some(360_000));
         let now = 1_700_000_000_000;
-        let openrouter = h(&[("X-RateLimit-Reset", "1700000005000"), ("X-RateLimit-Remaining", "0")]);
+        let openrouter = h(&[
+            ("X-RateLimit-Reset", "1700000005000"),
+            ("X-RateLimit-Remaining", "0"),
+        ]);
         assert_eq!(from_headers(&openrouter, now), Some(5_000));
         let anthropic = h(&[
             ("anthropic-ratelimit-requests-remaining", "0"),
             ("anthropic-ratelimit-requests-reset", "2023-11-14T22:13:30Z"),
         ]);
         assert_eq!(from_headers(&anthropic, 1_700_000_000_000), Some(10_000));
-        assert_eq!(from_headers(&h(&[("retry-after-ms", "250.5")]), 0), Some(251));
+        assert_eq!(
+            from_headers(&h(&[("retry-after-ms", "250.5")]), 0),
+            Some(251)
+        );
     }
 
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     fn text_hints() {
-        assert_eq!(from_text("please try again in 9m38.016s. visit https://x"), Some(578_016));
+        assert_eq!(
+            from_text("please try again in 9m38.016s. visit https://x"),
+            Some(578_016)
+        );
         assert_eq!(from_text("please retry in 38.285913524s."), Some(38_286));
         assert_eq!(from_text("please retry after 20 seconds."), Some(20_000));
         assert_eq!(from_text("try again in 20ms"), Some(20));

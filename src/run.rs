@@ -132,15 +132,63 @@ pub struct RunFailure {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum TraceEvent {
-    Skip { at: Timestamp, provider: String, model: String, key: Option<String>, why: String },
-    Send { at: Timestamp, attempt: AttemptId, provider: String, model: String, key: Option<String>, probe: bool },
-    Committed { at: Timestamp, attempt: AttemptId },
-    Failure { at: Timestamp, attempt: AttemptId, kind: FailureKind, scope: Scope, status: Option<u16>, retry_after_ms: Option<u64>, reason: String },
-    Retry { at: Timestamp, attempt: AttemptId, until: Timestamp, why: String },
-    CooledDown { at: Timestamp, scope: String, until: Timestamp, kind: FailureKind },
-    Wait { at: Timestamp, until: Timestamp, why: String },
-    Success { at: Timestamp, attempt: AttemptId, provider: String, model: String },
-    Finished { at: Timestamp, result: String, kind: Option<FailureKind>, message: String },
+    Skip {
+        at: Timestamp,
+        provider: String,
+        model: String,
+        key: Option<String>,
+        why: String,
+    },
+    Send {
+        at: Timestamp,
+        attempt: AttemptId,
+        provider: String,
+        model: String,
+        key: Option<String>,
+        probe: bool,
+    },
+    Committed {
+        at: Timestamp,
+        attempt: AttemptId,
+    },
+    Failure {
+        at: Timestamp,
+        attempt: AttemptId,
+        kind: FailureKind,
+        scope: Scope,
+        status: Option<u16>,
+        retry_after_ms: Option<u64>,
+        reason: String,
+    },
+    Retry {
+        at: Timestamp,
+        attempt: AttemptId,
+        until: Timestamp,
+        why: String,
+    },
+    CooledDown {
+        at: Timestamp,
+        scope: String,
+        until: Timestamp,
+        kind: FailureKind,
+    },
+    Wait {
+        at: Timestamp,
+        until: Timestamp,
+        why: String,
+    },
+    Success {
+        at: Timestamp,
+        attempt: AttemptId,
+        provider: String,
+        model: String,
+    },
+    Finished {
+        at: Timestamp,
+        result: String,
+        kind: Option<FailureKind>,
+        message: String,
+    },
 }
 
 /// A summary of one attempt (the `x-llm-failover-attempts` header).
@@ -192,7 +240,11 @@ enum Next {
     /// Pick the best available (target, key).
     Pick,
     /// Retry the same (target, key) at `at`.
-    Retry { target: usize, key: Option<usize>, at: Timestamp },
+    Retry {
+        target: usize,
+        key: Option<usize>,
+        at: Timestamp,
+    },
     /// Waiting for an outcome.
     InFlight(InFlight),
     Done(RunResult),
@@ -281,7 +333,10 @@ impl FallbackRun {
     /// The scopes an attempt on (target, key) goes through.
     fn scopes(&self, target: usize, key: Option<usize>) -> Vec<ScopeKey> {
         let t = &self.chain.targets[target];
-        let mut s = vec![ScopeKey::endpoint(&t.provider), ScopeKey::model(&t.provider, &t.model)];
+        let mut s = vec![
+            ScopeKey::endpoint(&t.provider),
+            ScopeKey::model(&t.provider, &t.model),
+        ];
         if let Some(k) = key.and_then(|k| t.keys.get(k)) {
             s.push(ScopeKey::key(&t.provider, k));
             s.push(ScopeKey::key_model(&t.provider, k, &t.model));
@@ -306,7 +361,11 @@ impl FallbackRun {
     /// The lease a probe holds: as long as one attempt may last.
     fn lease_ms(&self) -> u64 {
         let b = &self.chain.budgets;
-        b.header_timeout_ms.saturating_add(if self.opts.stream { b.first_token_timeout_ms } else { 0 })
+        b.header_timeout_ms.saturating_add(if self.opts.stream {
+            b.first_token_timeout_ms
+        } else {
+            0
+        })
     }
 
     /// What to do next. Call after creating the run, after every `handle_*`, and
@@ -321,7 +380,9 @@ impl FallbackRun {
                         self.finish_deadline(now, table);
                         continue;
                     }
-                    return Action::Wait { until: self.deadline };
+                    return Action::Wait {
+                        until: self.deadline,
+                    };
                 }
                 Next::Retry { target, key, at } => {
                     if now >= self.deadline {
@@ -336,7 +397,12 @@ impl FallbackRun {
                         continue;
                     }
                     let scopes = self.scopes(target, key);
-                    match table.try_acquire(&scopes, now, self.opts.run_id, now.saturating_add(self.lease_ms())) {
+                    match table.try_acquire(
+                        &scopes,
+                        now,
+                        self.opts.run_id,
+                        now.saturating_add(self.lease_ms()),
+                    ) {
                         Ok(probe) => return Action::Send(self.send(now, target, key, probe)),
                         Err(b) => {
                             self.trace.push(TraceEvent::Skip {
@@ -344,7 +410,11 @@ impl FallbackRun {
                                 provider: self.chain.targets[target].provider.clone(),
                                 model: self.chain.targets[target].model.clone(),
                                 key: self.key_name(target, key),
-                                why: format!("retry cancelled: {} is cooling down until {}", b.scope.as_str(), b.until),
+                                why: format!(
+                                    "retry cancelled: {} is cooling down until {}",
+                                    b.scope.as_str(),
+                                    b.until
+                                ),
                             });
                             self.mark_out(target, key, Scope::KeyModel);
                             self.next = Next::Pick;
@@ -369,7 +439,12 @@ impl FallbackRun {
             let window = self.chain.targets[target].context_window;
             match (floor, window) {
                 (Some(f), Some(w)) if w > f => {}
-                _ => return Err("its context window is not declared larger than the one that overflowed".into()),
+                _ => {
+                    return Err(
+                        "its context window is not declared larger than the one that overflowed"
+                            .into(),
+                    )
+                }
             }
         }
         Ok(())
@@ -381,7 +456,10 @@ impl FallbackRun {
             return self.poll_action(now, table);
         }
         if self.attempts.len() as u32 >= self.chain.budgets.max_attempts {
-            let msg = format!("gave up after {} attempts (max_attempts)", self.attempts.len());
+            let msg = format!(
+                "gave up after {} attempts (max_attempts)",
+                self.attempts.len()
+            );
             self.finish_exhausted(now, table, msg);
             return self.poll_action(now, table);
         }
@@ -394,17 +472,31 @@ impl FallbackRun {
                 continue;
             }
             let keys = self.chain.targets[t].keys.len();
-            let key_choices: Vec<Option<usize>> = if keys == 0 { vec![None] } else { (0..keys).map(Some).collect() };
+            let key_choices: Vec<Option<usize>> = if keys == 0 {
+                vec![None]
+            } else {
+                (0..keys).map(Some).collect()
+            };
             for key in key_choices {
                 if self.key_out[t][key.unwrap_or(0)] {
                     continue;
                 }
                 let scopes = self.scopes(t, key);
-                match table.try_acquire(&scopes, now, self.opts.run_id, now.saturating_add(self.lease_ms())) {
+                match table.try_acquire(
+                    &scopes,
+                    now,
+                    self.opts.run_id,
+                    now.saturating_add(self.lease_ms()),
+                ) {
                     Ok(probe) => return Action::Send(self.send(now, t, key, probe)),
                     Err(b) => {
                         earliest = Some(earliest.map_or(b.until, |e: Timestamp| e.min(b.until)));
-                        self.skip(now, t, key, format!("{} cooling down until {}", b.scope.as_str(), b.until));
+                        self.skip(
+                            now,
+                            t,
+                            key,
+                            format!("{} cooling down until {}", b.scope.as_str(), b.until),
+                        );
                     }
                 }
             }
@@ -414,7 +506,11 @@ impl FallbackRun {
         if let Some(until) = earliest {
             let wait = until.saturating_sub(now);
             if wait <= self.chain.budgets.max_retry_wait_ms && until < self.deadline {
-                self.trace.push(TraceEvent::Wait { at: now, until, why: "every remaining target is cooling down".into() });
+                self.trace.push(TraceEvent::Wait {
+                    at: now,
+                    until,
+                    why: "every remaining target is cooling down".into(),
+                });
                 self.next = Next::Pick;
                 return Action::Wait { until };
             }
@@ -430,10 +526,22 @@ impl FallbackRun {
 
     fn skip(&mut self, now: Timestamp, target: usize, key: Option<usize>, why: String) {
         let t = &self.chain.targets[target];
-        self.trace.push(TraceEvent::Skip { at: now, provider: t.provider.clone(), model: t.model.clone(), key: self.key_name(target, key), why });
+        self.trace.push(TraceEvent::Skip {
+            at: now,
+            provider: t.provider.clone(),
+            model: t.model.clone(),
+            key: self.key_name(target, key),
+            why,
+        });
     }
 
-    fn send(&mut self, now: Timestamp, target: usize, key: Option<usize>, probe: bool) -> AttemptPlan {
+    fn send(
+        &mut self,
+        now: Timestamp,
+        target: usize,
+        key: Option<usize>,
+        probe: bool,
+    ) -> AttemptPlan {
         let id = AttemptId(self.attempts.len() as u32);
         let t = &self.chain.targets[target];
         let b = &self.chain.budgets;
@@ -464,13 +572,31 @@ impl FallbackRun {
             kind: None,
             status: None,
         });
-        self.trace.push(TraceEvent::Send { at: now, attempt: id, provider: plan.provider.clone(), model: plan.model.clone(), key: plan.key.clone(), probe });
-        self.next = Next::InFlight(InFlight { id, target, key, committed: false });
+        self.trace.push(TraceEvent::Send {
+            at: now,
+            attempt: id,
+            provider: plan.provider.clone(),
+            model: plan.model.clone(),
+            key: plan.key.clone(),
+            probe,
+        });
+        self.next = Next::InFlight(InFlight {
+            id,
+            target,
+            key,
+            committed: false,
+        });
         plan
     }
 
     /// Reports how attempt `attempt` went.
-    pub fn handle_outcome(&mut self, now: Timestamp, table: &mut CooldownTable, attempt: AttemptId, outcome: AttemptOutcome) -> Result<(), RunError> {
+    pub fn handle_outcome(
+        &mut self,
+        now: Timestamp,
+        table: &mut CooldownTable,
+        attempt: AttemptId,
+        outcome: AttemptOutcome,
+    ) -> Result<(), RunError> {
         let f = match &self.next {
             Next::InFlight(f) if f.id == attempt => *f,
             Next::Done(_) => return Err(RunError::Finished),
@@ -481,7 +607,10 @@ impl FallbackRun {
             AttemptOutcome::Committed => {
                 if !f.committed {
                     self.trace.push(TraceEvent::Committed { at: now, attempt });
-                    self.next = Next::InFlight(InFlight { committed: true, ..f });
+                    self.next = Next::InFlight(InFlight {
+                        committed: true,
+                        ..f
+                    });
                 }
                 Ok(())
             }
@@ -490,10 +619,24 @@ impl FallbackRun {
                 self.attempts[attempt.0 as usize].ended_at = Some(now);
                 let t = &self.chain.targets[f.target];
                 let (provider, model) = (t.provider.clone(), t.model.clone());
-                self.trace.push(TraceEvent::Success { at: now, attempt, provider: provider.clone(), model: model.clone() });
-                self.trace.push(TraceEvent::Finished { at: now, result: "success".into(), kind: None, message: format!("answered by {provider}/{model}") });
+                self.trace.push(TraceEvent::Success {
+                    at: now,
+                    attempt,
+                    provider: provider.clone(),
+                    model: model.clone(),
+                });
+                self.trace.push(TraceEvent::Finished {
+                    at: now,
+                    result: "success".into(),
+                    kind: None,
+                    message: format!("answered by {provider}/{model}"),
+                });
                 table.release_probes(self.opts.run_id);
-                self.next = Next::Done(RunResult::Success { attempt, provider, model });
+                self.next = Next::Done(RunResult::Success {
+                    attempt,
+                    provider,
+                    model,
+                });
                 Ok(())
             }
             AttemptOutcome::Failure(o) => {
@@ -504,7 +647,13 @@ impl FallbackRun {
         }
     }
 
-    fn on_failure(&mut self, now: Timestamp, table: &mut CooldownTable, f: InFlight, c: Classification) {
+    fn on_failure(
+        &mut self,
+        now: Timestamp,
+        table: &mut CooldownTable,
+        f: InFlight,
+        c: Classification,
+    ) {
         let rec = &mut self.attempts[f.id.0 as usize];
         rec.ended_at = Some(now);
         rec.kind = Some(c.kind);
@@ -519,7 +668,11 @@ impl FallbackRun {
             reason: c.reason.clone(),
         });
         let rule = self.chain.policy.rule(c.kind).clone();
-        let hint = if rule.honor_retry_after { c.retry_after_ms } else { None };
+        let hint = if rule.honor_retry_after {
+            c.retry_after_ms
+        } else {
+            None
+        };
         let target = f.target;
         let key = f.key;
         self.last_failure = Some((f.id, c.clone()));
@@ -532,7 +685,18 @@ impl FallbackRun {
                 "the upstream stream from {}/{} failed after the answer started: {}",
                 self.chain.targets[target].provider, self.chain.targets[target].model, c.reason
             );
-            self.finish(now, table, RunFailure { kind: c.kind, message: msg, http_status: 502, propagate: None, after_commit: true, retry_after_ms: None });
+            self.finish(
+                now,
+                table,
+                RunFailure {
+                    kind: c.kind,
+                    message: msg,
+                    http_status: 502,
+                    propagate: None,
+                    after_commit: true,
+                    retry_after_ms: None,
+                },
+            );
             return;
         }
 
@@ -550,11 +714,33 @@ impl FallbackRun {
                 self.retries_used[target][key.unwrap_or(0)] += 1;
                 if let Some(scope) = self.scope_key(c.scope, target, key) {
                     // Others skip the scope while this run waits to retry it itself.
-                    table.reserve(&scope, now, at, self.opts.run_id, self.lease_ms(), c.kind, &c.reason);
-                    self.trace.push(TraceEvent::CooledDown { at: now, scope: scope.0.clone(), until: at, kind: c.kind });
+                    table.reserve(
+                        &scope,
+                        now,
+                        at,
+                        self.opts.run_id,
+                        self.lease_ms(),
+                        c.kind,
+                        &c.reason,
+                    );
+                    self.trace.push(TraceEvent::CooledDown {
+                        at: now,
+                        scope: scope.0.clone(),
+                        until: at,
+                        kind: c.kind,
+                    });
                 }
-                let why = if hint.is_some() { "honouring the provider's retry hint" } else { "backoff before a retry" };
-                self.trace.push(TraceEvent::Retry { at: now, attempt: f.id, until: at, why: why.into() });
+                let why = if hint.is_some() {
+                    "honouring the provider's retry hint"
+                } else {
+                    "backoff before a retry"
+                };
+                self.trace.push(TraceEvent::Retry {
+                    at: now,
+                    attempt: f.id,
+                    until: at,
+                    why: why.into(),
+                });
                 self.next = Next::Retry { target, key, at };
                 return;
             }
@@ -582,7 +768,8 @@ impl FallbackRun {
         }
         if !rule.fallback {
             // Only the same target's other keys (rotation), never another target.
-            let other_keys = self.key_out[target].iter().any(|out| !out) && !self.target_out[target];
+            let other_keys =
+                self.key_out[target].iter().any(|out| !out) && !self.target_out[target];
             if rule.rotate_key && other_keys && !c.kind.is_request_error() {
                 self.confined_to = Some(target);
             } else {
@@ -593,11 +780,27 @@ impl FallbackRun {
         self.next = Next::Pick;
     }
 
-    fn cool(&mut self, now: Timestamp, table: &mut CooldownTable, c: &Classification, target: usize, key: Option<usize>, hint: Option<u64>, rule: &crate::policy::Rule) {
+    fn cool(
+        &mut self,
+        now: Timestamp,
+        table: &mut CooldownTable,
+        c: &Classification,
+        target: usize,
+        key: Option<usize>,
+        hint: Option<u64>,
+        rule: &crate::policy::Rule,
+    ) {
         let Some(backoff) = rule.cooldown else { return };
-        let Some(scope) = self.scope_key(c.scope, target, key) else { return };
+        let Some(scope) = self.scope_key(c.scope, target, key) else {
+            return;
+        };
         let until = table.open(&scope, now, c.kind, &c.reason, hint, &backoff);
-        self.trace.push(TraceEvent::CooledDown { at: now, scope: scope.0, until, kind: c.kind });
+        self.trace.push(TraceEvent::CooledDown {
+            at: now,
+            scope: scope.0,
+            until,
+            kind: c.kind,
+        });
     }
 
     fn mark_out(&mut self, target: usize, key: Option<usize>, scope: Scope) {
@@ -640,7 +843,14 @@ impl FallbackRun {
         }
     }
 
-    fn finish_with_failure(&mut self, now: Timestamp, table: &mut CooldownTable, attempt: AttemptId, c: &Classification, propagate: bool) {
+    fn finish_with_failure(
+        &mut self,
+        now: Timestamp,
+        table: &mut CooldownTable,
+        attempt: AttemptId,
+        c: &Classification,
+        propagate: bool,
+    ) {
         let rec = &self.attempts[attempt.0 as usize];
         let message = format!("{}/{} failed: {}", rec.provider, rec.model, c.reason);
         self.finish(
@@ -650,7 +860,11 @@ impl FallbackRun {
                 kind: c.kind,
                 message,
                 http_status: c.status.filter(|s| (400..600).contains(s)).unwrap_or(502),
-                propagate: if propagate && c.status.is_some_and(|s| !(200..300).contains(&s)) { Some(attempt) } else { None },
+                propagate: if propagate && c.status.is_some_and(|s| !(200..300).contains(&s)) {
+                    Some(attempt)
+                } else {
+                    None
+                },
                 after_commit: false,
                 retry_after_ms: c.retry_after_ms,
             },
@@ -661,51 +875,119 @@ impl FallbackRun {
         let summary: Vec<String> = self
             .attempts
             .iter()
-            .map(|a| format!("{}/{}: {}", a.provider, a.model, a.kind.map_or("no answer", FailureKind::as_str)))
+            .map(|a| {
+                format!(
+                    "{}/{}: {}",
+                    a.provider,
+                    a.model,
+                    a.kind.map_or("no answer", FailureKind::as_str)
+                )
+            })
             .collect();
         let what = if self.pinned {
-            format!("pinned provider `{}` failed", self.chain.targets[0].provider)
+            format!(
+                "pinned provider `{}` failed",
+                self.chain.targets[0].provider
+            )
         } else {
             format!("all targets of `{}` failed", self.chain.name)
         };
-        let attempts = if summary.is_empty() { "no attempt was made".to_string() } else { format!("attempts: {}", summary.join("; ")) };
+        let attempts = if summary.is_empty() {
+            "no attempt was made".to_string()
+        } else {
+            format!("attempts: {}", summary.join("; "))
+        };
         let message = redact(&format!("{what} ({why}); {attempts}"), &[]);
         match self.last_failure.clone() {
             Some((id, c)) if self.pinned => {
                 // A pinned request gets the provider's real error.
-                self.finish(now, table, RunFailure {
-                    kind: c.kind,
-                    message: format!("{message}; last error: {}", c.reason),
-                    http_status: c.status.filter(|s| (400..600).contains(s)).unwrap_or(502),
-                    propagate: c.status.filter(|s| !(200..300).contains(s)).map(|_| id),
-                    after_commit: false,
-                    retry_after_ms: c.retry_after_ms,
-                });
+                self.finish(
+                    now,
+                    table,
+                    RunFailure {
+                        kind: c.kind,
+                        message: format!("{message}; last error: {}", c.reason),
+                        http_status: c.status.filter(|s| (400..600).contains(s)).unwrap_or(502),
+                        propagate: c.status.filter(|s| !(200..300).contains(s)).map(|_| id),
+                        after_commit: false,
+                        retry_after_ms: c.retry_after_ms,
+                    },
+                );
             }
             Some((_, c)) => {
-                let status = if c.kind.is_request_error() { c.status.unwrap_or(400) } else if why.contains("cooling") { 503 } else { 502 };
-                self.finish(now, table, RunFailure { kind: c.kind, message: format!("{message}; last error: {}", c.reason), http_status: status, propagate: None, after_commit: false, retry_after_ms: c.retry_after_ms });
+                let status = if c.kind.is_request_error() {
+                    c.status.unwrap_or(400)
+                } else if why.contains("cooling") {
+                    503
+                } else {
+                    502
+                };
+                self.finish(
+                    now,
+                    table,
+                    RunFailure {
+                        kind: c.kind,
+                        message: format!("{message}; last error: {}", c.reason),
+                        http_status: status,
+                        propagate: None,
+                        after_commit: false,
+                        retry_after_ms: c.retry_after_ms,
+                    },
+                );
             }
             None => {
-                self.finish(now, table, RunFailure { kind: FailureKind::Unknown, message, http_status: 503, propagate: None, after_commit: false, retry_after_ms: None });
+                self.finish(
+                    now,
+                    table,
+                    RunFailure {
+                        kind: FailureKind::Unknown,
+                        message,
+                        http_status: 503,
+                        propagate: None,
+                        after_commit: false,
+                        retry_after_ms: None,
+                    },
+                );
             }
         }
     }
 
     fn finish_deadline(&mut self, now: Timestamp, table: &mut CooldownTable) {
-        let committed = matches!(self.next, Next::InFlight(InFlight { committed: true, .. }));
+        let committed = matches!(
+            self.next,
+            Next::InFlight(InFlight {
+                committed: true,
+                ..
+            })
+        );
         let message = format!(
             "request deadline of {} ms reached after {} attempt(s) on chain `{}`",
             self.chain.budgets.deadline_ms,
             self.attempts.len(),
             self.chain.name
         );
-        self.finish(now, table, RunFailure { kind: FailureKind::Timeout, message, http_status: 504, propagate: None, after_commit: committed, retry_after_ms: None });
+        self.finish(
+            now,
+            table,
+            RunFailure {
+                kind: FailureKind::Timeout,
+                message,
+                http_status: 504,
+                propagate: None,
+                after_commit: committed,
+                retry_after_ms: None,
+            },
+        );
     }
 
     fn finish(&mut self, now: Timestamp, table: &mut CooldownTable, failure: RunFailure) {
         table.release_probes(self.opts.run_id);
-        self.trace.push(TraceEvent::Finished { at: now, result: "failed".into(), kind: Some(failure.kind), message: failure.message.clone() });
+        self.trace.push(TraceEvent::Finished {
+            at: now,
+            result: "failed".into(),
+            kind: Some(failure.kind),
+            message: failure.message.clone(),
+        });
         self.next = Next::Done(RunResult::Failed(failure));
     }
 }

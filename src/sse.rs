@@ -57,7 +57,9 @@ impl SseParser {
                 _ => {
                     self.last_was_cr = false;
                     if self.line.len() >= MAX_LINE_BYTES {
-                        return Err(SseError(format!("an SSE line exceeded {MAX_LINE_BYTES} bytes")));
+                        return Err(SseError(format!(
+                            "an SSE line exceeded {MAX_LINE_BYTES} bytes"
+                        )));
                     }
                     self.line.push(b);
                 }
@@ -81,7 +83,10 @@ impl SseParser {
     fn line_done(&mut self, line: &[u8], out: &mut Vec<SseEvent>) {
         if line.is_empty() {
             if let Some(data) = self.data.take() {
-                out.push(SseEvent { event: self.event.take(), data });
+                out.push(SseEvent {
+                    event: self.event.take(),
+                    data,
+                });
             }
             self.event = None;
             return;
@@ -146,7 +151,12 @@ pub struct StreamInspector {
 
 impl StreamInspector {
     pub fn new(dialect: Dialect) -> StreamInspector {
-        StreamInspector { dialect, saw_content: false, saw_finish: false, saw_done: false }
+        StreamInspector {
+            dialect,
+            saw_content: false,
+            saw_finish: false,
+            saw_done: false,
+        }
     }
 
     pub fn saw_content(&self) -> bool {
@@ -164,12 +174,17 @@ impl StreamInspector {
         let value: Value = match serde_json::from_str(data) {
             Ok(v) => v,
             Err(_) if is_error_event => return ChunkVerdict::Error(self.error(data, now)),
-            Err(e) => return ChunkVerdict::Malformed(format!("stream chunk is not valid JSON: {e}")),
+            Err(e) => {
+                return ChunkVerdict::Malformed(format!("stream chunk is not valid JSON: {e}"))
+            }
         };
         let Some(obj) = value.as_object() else {
             return ChunkVerdict::Malformed("stream chunk is not a JSON object".into());
         };
-        if is_error_event || obj.get("error").is_some_and(|e| !e.is_null()) || obj.get("type").and_then(Value::as_str) == Some("error") {
+        if is_error_event
+            || obj.get("error").is_some_and(|e| !e.is_null())
+            || obj.get("type").and_then(Value::as_str) == Some("error")
+        {
             return ChunkVerdict::Error(self.error(data, now));
         }
         let Some(choices) = obj.get("choices") else {
@@ -188,11 +203,23 @@ impl StreamInspector {
                 self.saw_finish = true;
             }
             if let Some(delta) = c.get("delta").or_else(|| c.get("message")) {
-                let text = |k: &str| delta.get(k).and_then(Value::as_str).is_some_and(|s| !s.is_empty());
-                if text("content") || text("refusal") || text("reasoning") || text("reasoning_content") {
+                let text = |k: &str| {
+                    delta
+                        .get(k)
+                        .and_then(Value::as_str)
+                        .is_some_and(|s| !s.is_empty())
+                };
+                if text("content")
+                    || text("refusal")
+                    || text("reasoning")
+                    || text("reasoning_content")
+                {
                     content = true;
                 }
-                if delta.get("tool_calls").and_then(Value::as_array).is_some_and(|a| !a.is_empty())
+                if delta
+                    .get("tool_calls")
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| !a.is_empty())
                     || delta.get("function_call").is_some_and(|f| !f.is_null())
                 {
                     content = true;
@@ -211,13 +238,21 @@ impl StreamInspector {
     }
 
     fn error(&self, data: &str, now: Timestamp) -> Classification {
-        classify(self.dialect, &Outcome::StreamError { data: data.to_string() }, now)
+        classify(
+            self.dialect,
+            &Outcome::StreamError {
+                data: data.to_string(),
+            },
+            now,
+        )
     }
 
     /// The upstream body ended.
     pub fn end(&self) -> StreamEnd {
         if self.saw_done || self.saw_finish {
-            StreamEnd::Complete { saw_done: self.saw_done }
+            StreamEnd::Complete {
+                saw_done: self.saw_done,
+            }
         } else {
             StreamEnd::Truncated
         }
@@ -235,28 +270,68 @@ mod tests {
         let mut p = SseParser::new();
         let mut evs = p.push(b"data: {\"a\":").unwrap();
         assert!(evs.is_empty());
-        evs.extend(p.push(b"1}\r\n\r\n: keep-alive\n\nevent: error\ndata: x\ndata: y\r\r").unwrap());
+        evs.extend(
+            p.push(b"1}\r\n\r\n: keep-alive\n\nevent: error\ndata: x\ndata: y\r\r")
+                .unwrap(),
+        );
         assert_eq!(evs.len(), 2);
-        assert_eq!(evs[0], SseEvent { event: None, data: "{\"a\":1}".into() });
-        assert_eq!(evs[1], SseEvent { event: Some("error".into()), data: "x\ny".into() });
+        assert_eq!(
+            evs[0],
+            SseEvent {
+                event: None,
+                data: "{\"a\":1}".into()
+            }
+        );
+        assert_eq!(
+            evs[1],
+            SseEvent {
+                event: Some("error".into()),
+                data: "x\ny".into()
+            }
+        );
         let _ = p.push(b"data: [DONE]").unwrap();
-        assert_eq!(p.finish(), Some(SseEvent { event: None, data: "[DONE]".into() }));
+        assert_eq!(
+            p.finish(),
+            Some(SseEvent {
+                event: None,
+                data: "[DONE]".into()
+            })
+        );
     }
 
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     fn inspector_tells_content_errors_and_truncation() {
         let mut i = StreamInspector::new(Dialect::OpenAi);
-        let ev = |d: &str| SseEvent { event: None, data: d.into() };
-        assert_eq!(i.inspect(&ev(r#"{"choices":[{"delta":{"role":"assistant"}}]}"#), 0), ChunkVerdict::Empty);
+        let ev = |d: &str| SseEvent {
+            event: None,
+            data: d.into(),
+        };
+        assert_eq!(
+            i.inspect(&ev(r#"{"choices":[{"delta":{"role":"assistant"}}]}"#), 0),
+            ChunkVerdict::Empty
+        );
         assert_eq!(i.end(), StreamEnd::Truncated);
-        assert_eq!(i.inspect(&ev(r#"{"choices":[{"delta":{"content":"Hi"}}]}"#), 0), ChunkVerdict::Content);
-        assert!(matches!(i.inspect(&ev("{not json"), 0), ChunkVerdict::Malformed(_)));
+        assert_eq!(
+            i.inspect(&ev(r#"{"choices":[{"delta":{"content":"Hi"}}]}"#), 0),
+            ChunkVerdict::Content
+        );
+        assert!(matches!(
+            i.inspect(&ev("{not json"), 0),
+            ChunkVerdict::Malformed(_)
+        ));
         assert_eq!(i.end(), StreamEnd::Truncated);
-        i.inspect(&ev(r#"{"choices":[{"delta":{},"finish_reason":"stop"}]}"#), 0);
+        i.inspect(
+            &ev(r#"{"choices":[{"delta":{},"finish_reason":"stop"}]}"#),
+            0,
+        );
         assert_eq!(i.end(), StreamEnd::Complete { saw_done: false });
         let mut a = StreamInspector::new(Dialect::Anthropic);
-        let err = SseEvent { event: Some("error".into()), data: r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#.into() };
+        let err = SseEvent {
+            event: Some("error".into()),
+            data: r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#
+                .into(),
+        };
         match a.inspect(&err, 0) {
             ChunkVerdict::Error(c) => assert_eq!(c.kind, FailureKind::Overloaded),
             v => panic!("{v:?}"),

@@ -51,9 +51,13 @@ fn outcome_of(line: &Line) -> Result<Outcome, String> {
         return Ok(Outcome::Transport(t));
     }
     if let Some(data) = &line.stream_error {
-        return Ok(Outcome::StreamError { data: text_of(data) });
+        return Ok(Outcome::StreamError {
+            data: text_of(data),
+        });
     }
-    let status = line.status.ok_or("a line needs `status` (with `body`), `stream_error` or `transport`")?;
+    let status = line
+        .status
+        .ok_or("a line needs `status` (with `body`), `stream_error` or `transport`")?;
     let headers = line
         .headers
         .iter()
@@ -61,7 +65,11 @@ fn outcome_of(line: &Line) -> Result<Outcome, String> {
         .map(|(k, v)| (k.clone(), text_of(v)))
         .collect();
     let body = line.body.as_ref().map(text_of).unwrap_or_default();
-    Ok(Outcome::Http { status, headers, body })
+    Ok(Outcome::Http {
+        status,
+        headers,
+        body,
+    })
 }
 
 fn action_text(policy: &FailurePolicy, kind: llm_failover::FailureKind) -> String {
@@ -73,9 +81,17 @@ fn action_text(policy: &FailurePolicy, kind: llm_failover::FailureKind) -> Strin
     if r.rotate_key {
         parts.push("rotate to the next key".to_string());
     }
-    parts.push(if r.fallback { "fall back to the next target".into() } else { "return the error to the client".into() });
+    parts.push(if r.fallback {
+        "fall back to the next target".into()
+    } else {
+        "return the error to the client".into()
+    });
     parts.push(match r.cooldown {
-        Some(b) => format!("cool the scope down (hint, else {}s doubling to {}s)", b.base_ms / 1000, b.max_ms / 1000),
+        Some(b) => format!(
+            "cool the scope down (hint, else {}s doubling to {}s)",
+            b.base_ms / 1000,
+            b.max_ms / 1000
+        ),
         None => "no cooldown".into(),
     });
     parts.join(", then ")
@@ -117,7 +133,11 @@ fn main() {
             let line = match line {
                 Ok(l) => l,
                 Err(e) => {
-                    let _ = writeln!(out, "{}", json!({"error": format!("line {}: cannot read: {e}", n + 1)}));
+                    let _ = writeln!(
+                        out,
+                        "{}",
+                        json!({"error": format!("line {}: cannot read: {e}", n + 1)})
+                    );
                     bad = true;
                     break;
                 }
@@ -127,7 +147,11 @@ fn main() {
             }
             let result = serde_json::from_str::<Line>(&line)
                 .map_err(|e| format!("line {}: {e}", n + 1))
-                .and_then(|l| outcome_of(&l).map(|o| (l, o)).map_err(|e| format!("line {}: {e}", n + 1)));
+                .and_then(|l| {
+                    outcome_of(&l)
+                        .map(|o| (l, o))
+                        .map_err(|e| format!("line {}: {e}", n + 1))
+                });
             let printed = match result {
                 Ok((l, outcome)) => {
                     let c = classify(l.provider, &outcome, l.now_ms.unwrap_or(now_default));
