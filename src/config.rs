@@ -460,19 +460,23 @@ fn resolve_target(
         ));
     };
     let model = match t.model.as_deref().map(str::trim) {
-        None | Some("") => return Err(err(
-            format!("{path}.model"),
-            format!(
+        None | Some("") => {
+            return Err(err(
+                format!("{path}.model"),
+                format!(
                 "target on provider `{}` has no model: every target needs a concrete model name",
                 t.provider
             ),
-        )),
-        Some(m) if SENTINEL_MODELS.contains(&m.to_ascii_lowercase().as_str()) => return Err(err(
-            format!("{path}.model"),
-            format!(
+            ))
+        }
+        Some(m) if SENTINEL_MODELS.contains(&m.to_ascii_lowercase().as_str()) => {
+            return Err(err(
+                format!("{path}.model"),
+                format!(
                 "`{m}` is not a concrete model name: name the exact model (e.g. \"gpt-4o-mini\")"
             ),
-        )),
+            ))
+        }
         Some(m) => m.to_string(),
     };
     let keys = match &t.keys {
