@@ -475,8 +475,129 @@ fn grpc_status(word: &str) -> Option<u16> {
     })
 }
 
-fn contains_any(text: &str, needles: &[&str]) -> bool {
-    needles.iter().any(|n| text.contains(n))
+/// Phrase categories found in an error's messages and machine words, in one pass.
+mod sig {
+    pub const QUOTA: u32 = 1 << 0;
+    pub const QUOTA_429: u32 = 1 << 1;
+    pub const DAILY: u32 = 1 << 2;
+    pub const OVERLOAD: u32 = 1 << 3;
+    pub const CONTEXT: u32 = 1 << 4;
+    pub const CONTENT: u32 = 1 << 5;
+    pub const MODEL_GONE: u32 = 1 << 6;
+    pub const AUTH: u32 = 1 << 7;
+    pub const TOO_LARGE: u32 = 1 << 8;
+    pub const UPSTREAM_LIMIT: u32 = 1 << 9;
+    pub const LIMIT_ZERO: u32 = 1 << 10;
+    pub const MODEL_WORD: u32 = 1 << 11;
+    pub const LIMIT_403: u32 = 1 << 12;
+    pub const REQUESTED: u32 = 1 << 13;
+    pub const RETRY_CUE: u32 = 1 << 14;
+}
+
+/// The phrase table: every phrase is matched ASCII-case-insensitively anywhere in
+/// a message or word; each category lists its phrases.
+fn phrase_table() -> Vec<(&'static str, u32)> {
+    let lists: [(&[&str], u32); 15] = [
+        (QUOTA_TEXT, sig::QUOTA),
+        (QUOTA_TEXT_429, sig::QUOTA_429),
+        (DAILY_TEXT, sig::DAILY),
+        (OVERLOAD_TEXT, sig::OVERLOAD),
+        (CONTEXT_TEXT, sig::CONTEXT),
+        (CONTENT_TEXT, sig::CONTENT),
+        (MODEL_TEXT, sig::MODEL_GONE),
+        (AUTH_TEXT, sig::AUTH),
+        (
+            &["request too large", "request is too large"],
+            sig::TOO_LARGE,
+        ),
+        (
+            &["rate-limited upstream", "rate limited upstream"],
+            sig::UPSTREAM_LIMIT,
+        ),
+        (&["limit: 0"], sig::LIMIT_ZERO),
+        (&["model", "deployment"], sig::MODEL_WORD),
+        (
+            &["limit exceeded", "limit reached", "quota"],
+            sig::LIMIT_403,
+        ),
+        (&["requested"], sig::REQUESTED),
+        (&retry_hint::TEXT_CUES, sig::RETRY_CUE),
+    ];
+    let mut table: Vec<(&'static str, u32)> = Vec::new();
+    for (phrases, bit) in lists {
+        for p in phrases {
+            match table.iter_mut().find(|(q, _)| q == p) {
+                Some((_, bits)) => *bits |= bit,
+                None => table.push((p, bit)),
+            }
+        }
+    }
+    // The scan reports leftmost-longest, non-overlapping matches, so a phrase also
+    // carries the bits of every phrase it contains ("key limit exceeded" ⊃ "limit
+    // exceeded").
+    let snapshot = table.clone();
+    for (p, bits) in table.iter_mut() {
+        for (q, qbits) in &snapshot {
+            if p.len() > q.len() && p.contains(q) {
+                *bits |= qbits;
+            }
+        }
+    }
+    table
+}
+
+struct PhraseMatcher {
+    automaton: Option<aho_corasick::AhoCorasick>,
+    bits: Vec<u32>,
+}
+
+fn matcher() -> &'static PhraseMatcher {
+    static MATCHER: std::sync::OnceLock<PhraseMatcher> = std::sync::OnceLock::new();
+    MATCHER.get_or_init(|| {
+        let table = phrase_table();
+        // Building from a fixed list of short literals cannot fail; if it ever did,
+        // the classifier still works from status codes and machine words alone.
+        let automaton = aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+            .build(table.iter().map(|(p, _)| *p))
+            .ok();
+        PhraseMatcher {
+            automaton,
+            bits: table.iter().map(|(_, b)| *b).collect(),
+        }
+    })
+}
+
+/// How much of each message is searched for phrases: the signal is at the start of
+/// real messages, and this bounds the cost of huge bodies.
+const MAX_SCAN_BYTES: usize = 4 * 1024;
+
+fn scan(facts: &Facts) -> u32 {
+    let m = matcher();
+    let Some(ac) = &m.automaton else { return 0 };
+    let mut bits = 0;
+    let all = facts.messages.iter().chain(facts.words.iter());
+    for text in all {
+        let text = truncate_str(text, MAX_SCAN_BYTES);
+        for hit in ac.find_iter(text) {
+            bits |= m.bits[hit.pattern().as_usize()];
+        }
+    }
+    bits
+}
+
+/// The messages and words as one lower-case text (for number and duration parsing).
+fn lower_text(facts: &Facts) -> String {
+    let mut t = String::new();
+    for m in &facts.messages {
+        if !t.is_empty() {
+            t.push_str(" | ");
+        }
+        t.push_str(&truncate_str(m, MAX_SCAN_BYTES).to_lowercase());
+    }
+    t
 }
 
 /// "Limit 6000, Requested 7000" → the request can never fit this window.
@@ -711,24 +832,29 @@ fn classify_error(
             }
         }
     }
-    let text = {
-        let mut t = facts.messages.join(" | ").to_lowercase();
-        for w in &facts.words {
-            t.push(' ');
-            t.push_str(w);
-        }
-        t
+    let signals = scan(&facts);
+    // Numbers and durations are read only when a phrase says they are there.
+    let text = if signals & (sig::REQUESTED | sig::RETRY_CUE) != 0 {
+        lower_text(&facts)
+    } else {
+        String::new()
     };
     let status = http_status
         .filter(|s| !(200..300).contains(s))
         .or(facts.numeric_code)
         .or_else(|| facts.words.iter().find_map(|w| grpc_status(w)));
 
-    let kind = decide(dialect, status, &facts, &text);
-    let scope = scope_of(kind, &facts, &text);
+    let kind = decide(dialect, status, &facts, signals, &text);
+    let scope = scope_of(kind, &facts, signals);
     let retry_after_ms = retry_hint::from_headers(headers, now)
         .or(facts.retry_delay_ms)
-        .or_else(|| retry_hint::from_text(&text));
+        .or_else(|| {
+            if signals & sig::RETRY_CUE != 0 {
+                retry_hint::from_text(&text)
+            } else {
+                None
+            }
+        });
     let reason = reason_text(dialect, status, kind, &facts, body);
     Classification {
         kind,
@@ -739,8 +865,15 @@ fn classify_error(
     }
 }
 
-fn decide(dialect: Dialect, status: Option<u16>, f: &Facts, text: &str) -> FailureKind {
+fn decide(
+    dialect: Dialect,
+    status: Option<u16>,
+    f: &Facts,
+    signals: u32,
+    text: &str,
+) -> FailureKind {
     use FailureKind::*;
+    let has = |bit: u32| signals & bit != 0;
     let client_error = status.map_or(true, |s| (400..500).contains(&s));
 
     // Rate-limit responses first: several of them are really quota, overload or a
@@ -749,12 +882,10 @@ fn decide(dialect: Dialect, status: Option<u16>, f: &Facts, text: &str) -> Failu
         if f.word(QUOTA_WORDS) {
             return QuotaExhausted;
         }
-        if contains_any(text, OVERLOAD_TEXT) || f.word(&["overloaded_error"]) {
+        if has(sig::OVERLOAD) || f.word(&["overloaded_error"]) {
             return Overloaded;
         }
-        if contains_any(text, &["request too large", "request is too large"])
-            || requested_exceeds_limit(text)
-        {
+        if has(sig::TOO_LARGE) || (has(sig::REQUESTED) && requested_exceeds_limit(text)) {
             return RequestTooLarge;
         }
         if !f.quota_ids.is_empty() || f.word(&["resource_exhausted"]) || dialect == Dialect::Gemini
@@ -765,45 +896,39 @@ fn decide(dialect: Dialect, status: Option<u16>, f: &Facts, text: &str) -> Failu
                 .quota_ids
                 .iter()
                 .any(|q| q.contains("perday") || q.contains("per_day") || q == "limit-0")
-                || text.contains("limit: 0");
+                || has(sig::LIMIT_ZERO);
             return if daily { QuotaExhausted } else { RateLimited };
         }
-        if contains_any(text, DAILY_TEXT) || contains_any(text, QUOTA_TEXT_429) {
+        if has(sig::DAILY | sig::QUOTA_429) {
             return QuotaExhausted;
         }
         return RateLimited;
     }
-    if status == Some(402) || f.word(QUOTA_WORDS) || contains_any(text, QUOTA_TEXT) {
+    if status == Some(402) || f.word(QUOTA_WORDS) || has(sig::QUOTA) {
         return QuotaExhausted;
     }
-    if status == Some(403) && contains_any(text, &["limit exceeded", "limit reached", "quota"]) {
+    if status == Some(403) && has(sig::LIMIT_403) {
         return QuotaExhausted;
     }
     // Safety refusals come as 400s, 403s, in-stream errors and even 200/502 bodies.
-    if f.moderation || f.word(CONTENT_WORDS) || contains_any(text, CONTENT_TEXT) {
+    if f.moderation || f.word(CONTENT_WORDS) || has(sig::CONTENT) {
         return ContentFiltered;
     }
     if client_error {
-        if f.word(&["context_length_exceeded"]) || contains_any(text, CONTEXT_TEXT) {
+        if f.word(&["context_length_exceeded"]) || has(sig::CONTEXT) {
             return ContextLength;
         }
         if f.word(&["request_too_large"]) || status == Some(413) {
             return RequestTooLarge;
         }
-        if f.word(MODEL_WORDS)
-            || ((text.contains("model") || text.contains("deployment"))
-                && contains_any(text, MODEL_TEXT))
-        {
+        if f.word(MODEL_WORDS) || (has(sig::MODEL_WORD) && has(sig::MODEL_GONE)) {
             return ModelNotFound;
         }
-        if status == Some(401) || f.word(AUTH_WORDS) || contains_any(text, AUTH_TEXT) {
+        if status == Some(401) || f.word(AUTH_WORDS) || has(sig::AUTH) {
             return Auth;
         }
     }
-    if status == Some(529)
-        || f.word(&["overloaded_error", "overloaded"])
-        || contains_any(text, OVERLOAD_TEXT)
-    {
+    if status == Some(529) || f.word(&["overloaded_error", "overloaded"]) || has(sig::OVERLOAD) {
         return Overloaded;
     }
     if matches!(status, Some(408 | 504 | 524 | 598 | 599)) || f.word(TIMEOUT_WORDS) {
@@ -833,7 +958,7 @@ fn decide(dialect: Dialect, status: Option<u16>, f: &Facts, text: &str) -> Failu
     }
 }
 
-fn scope_of(kind: FailureKind, f: &Facts, text: &str) -> Scope {
+fn scope_of(kind: FailureKind, f: &Facts, signals: u32) -> Scope {
     match kind {
         FailureKind::Auth => Scope::Key,
         FailureKind::QuotaExhausted => {
@@ -846,10 +971,7 @@ fn scope_of(kind: FailureKind, f: &Facts, text: &str) -> Scope {
         FailureKind::RateLimited => {
             // OpenRouter passing on an upstream provider's limit: every key is
             // behind the same upstream, so the model is what is limited.
-            if f.wrapped_upstream
-                || text.contains("rate-limited upstream")
-                || text.contains("rate limited upstream")
-            {
+            if f.wrapped_upstream || signals & sig::UPSTREAM_LIMIT != 0 {
                 Scope::Model
             } else {
                 Scope::KeyModel
@@ -892,7 +1014,17 @@ fn reason_text(
                 strip_html(body)
             }
         });
-    let message: String = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    // Only the start of a message becomes the reason: cut before folding and
+    // redacting, so a huge message costs nothing extra.
+    let message = truncate_str(&message, MAX_REASON_CHARS + 100);
+    let mut folded = String::with_capacity(message.len());
+    for word in message.split_whitespace() {
+        if !folded.is_empty() {
+            folded.push(' ');
+        }
+        folded.push_str(word);
+    }
+    let message = folded;
     let mut message = redact(&message, &[]);
     if message.chars().count() > MAX_REASON_CHARS {
         message = message.chars().take(MAX_REASON_CHARS).collect::<String>() + "…";

@@ -118,7 +118,7 @@ pub struct ChainSpec {
     pub targets: Vec<TargetSpec>,
     #[serde(default)]
     pub budgets: BudgetsOverride,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "policy_overrides")]
     pub policy: BTreeMap<FailureKind, RuleOverride>,
 }
 
@@ -128,8 +128,37 @@ pub struct ChainSpec {
 pub struct DefaultsSpec {
     #[serde(default)]
     pub budgets: BudgetsOverride,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "policy_overrides")]
     pub policy: BTreeMap<FailureKind, RuleOverride>,
+}
+
+/// A policy map key: a [`FailureKind`] read through a string, so that errors below
+/// it (and an unknown kind) carry the key in their path (`chains[0].policy.rate_limited.retries`)
+/// instead of `?`.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct KindKey(FailureKind);
+
+impl<'de> Deserialize<'de> for KindKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        match FailureKind::ALL.iter().find(|k| k.as_str() == name) {
+            Some(k) => Ok(KindKey(*k)),
+            None => {
+                let valid: Vec<&str> = FailureKind::ALL.iter().map(|k| k.as_str()).collect();
+                Err(serde::de::Error::custom(format!(
+                    "unknown failure kind `{name}`, expected one of: {}",
+                    valid.join(", ")
+                )))
+            }
+        }
+    }
+}
+
+fn policy_overrides<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<FailureKind, RuleOverride>, D::Error> {
+    let map = BTreeMap::<KindKey, RuleOverride>::deserialize(d)?;
+    Ok(map.into_iter().map(|(k, v)| (k.0, v)).collect())
 }
 
 /// The config file.
@@ -493,6 +522,13 @@ fn resolve_target(
                     return Err(err(
                         format!("{path}.keys[{j}]"),
                         format!("key `{k}` is not one of provider `{}`'s keys", p.name),
+                    ));
+                }
+                // A repeated key would be tried twice in one run.
+                if subset[..j].contains(k) {
+                    return Err(err(
+                        format!("{path}.keys[{j}]"),
+                        format!("duplicate key name `{k}`"),
                     ));
                 }
             }

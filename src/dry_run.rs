@@ -45,13 +45,76 @@ pub enum OkWord {
     Ok,
 }
 
-/// One scripted attempt.
+/// One scripted attempt: `"ok"`, `{"ok": true, "latency_ms": 300}`, or one of the
+/// failure objects with an optional `latency_ms` (`{"status": 429, …, "latency_ms": 50}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "StepRepr", into = "StepRepr")]
 pub struct Step {
-    #[serde(flatten)]
     pub outcome: StepOutcome,
-    #[serde(default)]
     pub latency_ms: Option<u64>,
+}
+
+/// The JSON forms of a [`Step`]. A flattened `"ok"` is not a map, so a plain
+/// `#[serde(flatten)]` struct could neither read nor write a successful step.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum StepRepr {
+    Ok(OkWord),
+    TimedOk {
+        ok: bool,
+        latency_ms: Option<u64>,
+    },
+    Other {
+        #[serde(flatten)]
+        outcome: StepOutcome,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        latency_ms: Option<u64>,
+    },
+}
+
+impl TryFrom<StepRepr> for Step {
+    type Error = String;
+    fn try_from(r: StepRepr) -> Result<Step, String> {
+        match r {
+            StepRepr::Ok(w) => Ok(Step {
+                outcome: StepOutcome::Ok(w),
+                latency_ms: None,
+            }),
+            StepRepr::TimedOk {
+                ok: true,
+                latency_ms,
+            } => Ok(Step {
+                outcome: StepOutcome::Ok(OkWord::Ok),
+                latency_ms,
+            }),
+            StepRepr::TimedOk { ok: false, .. } => {
+                Err("`ok` must be true (script a failure instead)".into())
+            }
+            StepRepr::Other {
+                outcome,
+                latency_ms,
+            } => Ok(Step {
+                outcome,
+                latency_ms,
+            }),
+        }
+    }
+}
+
+impl From<Step> for StepRepr {
+    fn from(s: Step) -> StepRepr {
+        match (s.outcome, s.latency_ms) {
+            (StepOutcome::Ok(w), None) => StepRepr::Ok(w),
+            (StepOutcome::Ok(_), latency_ms) => StepRepr::TimedOk {
+                ok: true,
+                latency_ms,
+            },
+            (outcome, latency_ms) => StepRepr::Other {
+                outcome,
+                latency_ms,
+            },
+        }
+    }
 }
 
 /// A dry-run request.

@@ -30,58 +30,59 @@ pub fn redact(text: &str, secrets: &[&str]) -> String {
     redact_key_shapes(&out)
 }
 
+fn prefix_matcher() -> Option<&'static aho_corasick::AhoCorasick> {
+    static MATCHER: std::sync::OnceLock<Option<aho_corasick::AhoCorasick>> =
+        std::sync::OnceLock::new();
+    // Building from a fixed list of literals cannot fail; if it did, `redact`
+    // falls back to a plain scan (see below).
+    MATCHER
+        .get_or_init(|| aho_corasick::AhoCorasick::new(KEY_PREFIXES).ok())
+        .as_ref()
+}
+
 fn redact_key_shapes(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    'outer: while !rest.is_empty() {
-        // Find the earliest prefix occurrence that starts a key-shaped token.
-        let mut best: Option<(usize, &str)> = None;
-        for p in KEY_PREFIXES {
-            let mut from = 0;
-            while let Some(pos) = rest[from..].find(p) {
-                let at = from + pos;
-                let prev_ok = rest[..at]
-                    .chars()
-                    .next_back()
-                    .map_or(true, |c| !is_key_char(c));
-                let tail: usize = rest[at + p.len()..]
-                    .chars()
-                    .take_while(|c| is_key_char(*c))
-                    .count();
-                if prev_ok && tail >= 8 {
-                    if best.map_or(true, |(b, _)| at < b) {
-                        best = Some((at, p));
-                    }
-                    break;
-                }
-                from = at + p.len();
-            }
+    let mut copied = 0; // bytes of `text` already handled
+    let mut starts: Vec<(usize, usize)> = match prefix_matcher() {
+        Some(ac) => ac
+            .find_overlapping_iter(text)
+            .map(|m| (m.start(), m.end()))
+            .collect(),
+        None => KEY_PREFIXES
+            .iter()
+            .flat_map(|p| text.match_indices(p).map(move |(i, _)| (i, i + p.len())))
+            .collect(),
+    };
+    starts.sort_unstable();
+    for (at, prefix_end) in starts {
+        if at < copied {
+            continue; // inside a token already redacted
         }
-        match best {
-            None => {
-                out.push_str(rest);
-                break 'outer;
-            }
-            Some((at, p)) => {
-                out.push_str(&rest[..at]);
-                if p == "Bearer " {
-                    out.push_str("Bearer ");
-                }
-                out.push_str(REDACTED);
-                let after = &rest[at + p.len()..];
-                let mut len: usize = after
-                    .chars()
-                    .take_while(|c| is_key_char(*c))
-                    .map(char::len_utf8)
-                    .sum();
-                // A sentence's full stop after a key is not part of it.
-                while len > 0 && after.as_bytes()[len - 1] == b'.' {
-                    len -= 1;
-                }
-                rest = &after[len..];
-            }
+        let prev_ok = text[..at]
+            .chars()
+            .next_back()
+            .map_or(true, |c| !is_key_char(c));
+        let after = &text[prefix_end..];
+        let mut len: usize = after
+            .chars()
+            .take_while(|c| is_key_char(*c))
+            .map(char::len_utf8)
+            .sum();
+        // A sentence's full stop after a key is not part of it.
+        while len > 0 && after.as_bytes()[len - 1] == b'.' {
+            len -= 1;
         }
+        if !prev_ok || after[..len].chars().count() < 8 {
+            continue;
+        }
+        out.push_str(&text[copied..at]);
+        if text[at..prefix_end].starts_with("Bearer ") {
+            out.push_str("Bearer ");
+        }
+        out.push_str(REDACTED);
+        copied = prefix_end + len;
     }
+    out.push_str(&text[copied..]);
     out
 }
 

@@ -194,20 +194,22 @@ pub fn from_headers(headers: &[(String, String)], now: Timestamp) -> Option<u64>
     best
 }
 
+/// The phrases that introduce a wait in a message.
+pub const TEXT_CUES: [&str; 7] = [
+    "try again in ",
+    "retry in ",
+    "retry after ",
+    "try again after ",
+    "retry-after: ",
+    "please wait ",
+    "resets in ",
+];
+
 /// A wait written in a message: "try again in 9m38.016s", "Please retry in 38.2s",
 /// "Please retry after 20 seconds", "retry after 86400 seconds".
 /// `lower` must already be lower-case.
 pub fn from_text(lower: &str) -> Option<u64> {
-    const CUES: [&str; 7] = [
-        "try again in ",
-        "retry in ",
-        "retry after ",
-        "try again after ",
-        "retry-after: ",
-        "please wait ",
-        "resets in ",
-    ];
-    for cue in CUES {
+    for cue in TEXT_CUES {
         let mut search = lower;
         while let Some(pos) = search.find(cue) {
             let rest = &search[pos + cue.len()..];

@@ -23,7 +23,7 @@
 
 use crate::classify::{classify, Classification, FailureKind, Outcome, Scope};
 use crate::config::{Chain, Route};
-use crate::cooldown::{CooldownTable, ScopeKey};
+use crate::cooldown::{CooldownTable, ScopeKey, MIN_COOLDOWN_MS};
 use crate::redact::redact;
 use crate::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -706,7 +706,11 @@ impl FallbackRun {
             let wait = match hint {
                 Some(h) => h,
                 None => rule.retry_backoff.jittered(used, self.rng.f64()),
-            };
+            }
+            // Never a tight loop, even for `Retry-After: 0` or a zero backoff; and a
+            // zero wait would retry at `now`, before the reservation (which always
+            // ends after `now`) lets this run through, cancelling the retry.
+            .max(MIN_COOLDOWN_MS);
             let at = now.saturating_add(wait);
             let b = &self.chain.budgets;
             let attempts_left = (self.attempts.len() as u32) < b.max_attempts;
@@ -916,7 +920,9 @@ impl FallbackRun {
             }
             Some((_, c)) => {
                 let status = if c.kind.is_request_error() {
-                    c.status.unwrap_or(400)
+                    // A request error inside a 200 (an error object in the body, an
+                    // in-stream event) must not answer the client with a 2xx.
+                    c.status.filter(|s| (400..500).contains(s)).unwrap_or(400)
                 } else if why.contains("cooling") {
                     503
                 } else {
