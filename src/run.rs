@@ -857,14 +857,18 @@ impl FallbackRun {
     ) {
         let rec = &self.attempts[attempt.0 as usize];
         let message = format!("{}/{} failed: {}", rec.provider, rec.model, c.reason);
+        let upstream = c.status.filter(|s| (400..600).contains(s));
         self.finish(
             now,
             table,
             RunFailure {
                 kind: c.kind,
                 message,
-                http_status: c.status.filter(|s| (400..600).contains(s)).unwrap_or(502),
-                propagate: if propagate && c.status.is_some_and(|s| !(200..300).contains(&s)) {
+                // A request error without an HTTP error status (an in-stream event, an
+                // error object in a 200) is still the client's to fix: 400, not 502.
+                http_status: upstream.unwrap_or(if c.kind.is_request_error() { 400 } else { 502 }),
+                // Only an HTTP error can be passed on as it came.
+                propagate: if propagate && upstream.is_some() {
                     Some(attempt)
                 } else {
                     None
@@ -911,8 +915,12 @@ impl FallbackRun {
                     RunFailure {
                         kind: c.kind,
                         message: format!("{message}; last error: {}", c.reason),
-                        http_status: c.status.filter(|s| (400..600).contains(s)).unwrap_or(502),
-                        propagate: c.status.filter(|s| !(200..300).contains(s)).map(|_| id),
+                        http_status: c
+                            .status
+                            .filter(|s| (400..600).contains(s))
+                            .unwrap_or(if c.kind.is_request_error() { 400 } else { 502 }),
+                        // Only an HTTP error can be passed on as it came.
+                        propagate: c.status.filter(|s| (400..600).contains(s)).map(|_| id),
                         after_commit: false,
                         retry_after_ms: c.retry_after_ms,
                     },

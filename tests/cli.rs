@@ -77,3 +77,68 @@ fn a_bad_line_is_reported_and_the_rest_still_classified() {
         .is_some_and(|e| e.contains("unknown dialect `nope`")));
     assert_eq!(lines[2]["kind"], "server_error");
 }
+
+#[test]
+fn dry_run_replays_the_example_script() {
+    let out = Command::new(env!("CARGO_BIN_EXE_llm-failover-dry-run"))
+        .args(["examples/config.json", "examples/script.json"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the binary runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON output");
+    assert_eq!(v["result"]["result"], "success");
+    assert_eq!(v["result"]["provider"], "groq");
+    let sends: Vec<(&str, &str)> = v["trace"]
+        .as_array()
+        .expect("trace is a list")
+        .iter()
+        .filter(|e| e["event"] == "send")
+        .map(|e| {
+            (
+                e["provider"].as_str().unwrap_or("?"),
+                e["key"].as_str().unwrap_or("-"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sends,
+        [
+            ("openai", "OPENAI_KEY_1"),
+            ("openai", "OPENAI_KEY_1"),
+            ("openai", "OPENAI_KEY_2"),
+            ("anthropic", "ANTHROPIC_KEY"),
+            ("anthropic", "ANTHROPIC_KEY"),
+            ("groq", "GROQ_KEY")
+        ]
+    );
+    // The retry after `retry-after: 2` waited exactly 2 s.
+    let t: Vec<u64> = v["trace"]
+        .as_array()
+        .unwrap_or(&vec![])
+        .iter()
+        .filter(|e| e["event"] == "send")
+        .map(|e| e["at"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(t[1] - t[0], 2_100);
+}
+
+#[test]
+fn dry_run_reports_a_bad_config_naming_the_field() {
+    let dir = std::env::temp_dir().join(format!("llm-failover-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let cfg = dir.join("bad.json");
+    std::fs::write(&cfg, r#"{"providers":[{"name":"a","dialect":"openai","base_url":"https://x.test/v1"}],"chains":[{"name":"c","targets":[{"provider":"a"}]}]}"#).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_llm-failover-dry-run"))
+        .args([cfg.to_str().unwrap_or_default(), "examples/script.json"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the binary runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("chains[0].targets[0].model"), "{err}");
+}

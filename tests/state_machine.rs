@@ -1784,3 +1784,59 @@ fn a_keyless_provider_cools_its_model_for_key_failures() {
     assert_eq!(d.who(), vec![("local", None), ("local", None)]);
     assert_eq!(d.sends[1].at, T0 + 100 + 1000);
 }
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn a_request_error_without_an_http_status_answers_400_and_is_not_propagated() {
+    let config = standard();
+    // A content filter reported as an error event inside a 200 stream.
+    let event = r#"{"error":{"message":"The prompt was flagged by the content filter.","type":"content_filter"}}"#;
+    let mut t = table(&config);
+    let d = drive_opts(
+        &config,
+        &mut t,
+        "main",
+        opts(T0, 1, true),
+        &[failure(Outcome::StreamError { data: event.into() })],
+    );
+    assert_eq!(d.sends.len(), 1);
+    let f = d.failure();
+    assert_eq!(
+        (f.kind, f.http_status, f.propagate),
+        (FailureKind::ContentFiltered, 400, None)
+    );
+
+    // The same inside a 200 JSON body, with fallback allowed and nowhere to go.
+    let config = chain_config(
+        &[OPENAI],
+        r#""policy": {"content_filtered": {"fallback": true}}"#,
+    );
+    let mut t = table(&config);
+    let d = drive(
+        &config,
+        &mut t,
+        "main",
+        T0,
+        &[failure(Outcome::InvalidSuccess { body: event.into() })],
+    );
+    let f = d.failure();
+    assert_eq!(
+        (f.kind, f.http_status, f.propagate),
+        (FailureKind::ContentFiltered, 400, None)
+    );
+
+    // Pinned: the same rule.
+    let mut t = table(&config);
+    let d = drive(
+        &config,
+        &mut t,
+        "openai/gpt-4o",
+        T0,
+        &[failure(Outcome::StreamError { data: event.into() })],
+    );
+    let f = d.failure();
+    assert_eq!(
+        (f.kind, f.http_status, f.propagate),
+        (FailureKind::ContentFiltered, 400, None)
+    );
+}
