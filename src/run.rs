@@ -460,7 +460,7 @@ impl FallbackRun {
                 "gave up after {} attempts (max_attempts)",
                 self.attempts.len()
             );
-            self.finish_exhausted(now, table, msg);
+            self.finish_exhausted(now, table, msg, None);
             return self.poll_action(now, table);
         }
         let mut earliest: Option<Timestamp> = None;
@@ -520,7 +520,7 @@ impl FallbackRun {
         } else {
             "no target left to try".to_string()
         };
-        self.finish_exhausted(now, table, msg);
+        self.finish_exhausted(now, table, msg, earliest);
         self.poll_action(now, table)
     }
 
@@ -667,6 +667,12 @@ impl FallbackRun {
             retry_after_ms: c.retry_after_ms,
             reason: c.reason.clone(),
         });
+        if c.scope == Scope::Request && !f.committed {
+            // The backend answered properly; the request was the problem. Close any
+            // breaker this attempt was probing so others can use the backend.
+            let scopes = self.scopes(f.target, f.key);
+            table.record_success(&scopes, now);
+        }
         let rule = self.chain.policy.rule(c.kind).clone();
         let hint = if rule.honor_retry_after {
             c.retry_after_ms
@@ -879,7 +885,16 @@ impl FallbackRun {
         );
     }
 
-    fn finish_exhausted(&mut self, now: Timestamp, table: &mut CooldownTable, why: String) {
+    /// Ends a run that has nothing left to try. `cooling_until` is the earliest end
+    /// of the cooldowns that blocked the remaining candidates, if any did.
+    fn finish_exhausted(
+        &mut self,
+        now: Timestamp,
+        table: &mut CooldownTable,
+        why: String,
+        cooling_until: Option<Timestamp>,
+    ) {
+        let cooling_ms = cooling_until.map(|u| u.saturating_sub(now));
         let summary: Vec<String> = self
             .attempts
             .iter()
@@ -931,7 +946,14 @@ impl FallbackRun {
                     // A request error inside a 200 (an error object in the body, an
                     // in-stream event) must not answer the client with a 2xx.
                     c.status.filter(|s| (400..500).contains(s)).unwrap_or(400)
-                } else if why.contains("cooling") {
+                } else if matches!(
+                    c.kind,
+                    FailureKind::RateLimited | FailureKind::QuotaExhausted
+                ) {
+                    // Every way out is limited: tell the client to slow down, as the
+                    // providers did (OpenAI SDKs back off on 429).
+                    429
+                } else if cooling_until.is_some() {
                     503
                 } else {
                     502
@@ -945,11 +967,12 @@ impl FallbackRun {
                         http_status: status,
                         propagate: None,
                         after_commit: false,
-                        retry_after_ms: c.retry_after_ms,
+                        retry_after_ms: cooling_ms.or(c.retry_after_ms),
                     },
                 );
             }
             None => {
+                // Nothing was sent: every candidate is cooling down (or none exists).
                 self.finish(
                     now,
                     table,
@@ -959,7 +982,7 @@ impl FallbackRun {
                         http_status: 503,
                         propagate: None,
                         after_commit: false,
-                        retry_after_ms: None,
+                        retry_after_ms: cooling_ms,
                     },
                 );
             }

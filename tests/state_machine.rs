@@ -1241,7 +1241,7 @@ fn after_the_cooldown_exactly_one_run_probes_and_a_success_closes_the_breaker() 
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
-fn a_probe_whose_run_ends_elsewhere_releases_it() {
+fn a_probe_answered_with_a_request_error_closes_the_breaker() {
     let config = chain_config(&[OPENAI], "");
     let mut t = table(&config);
     let scope = ScopeKey::model("openai", "gpt-4o");
@@ -1258,7 +1258,8 @@ fn a_probe_whose_run_ends_elsewhere_releases_it() {
         panic!()
     };
     assert!(pa.probe);
-    // The probe answers with a request error: the run ends, the probe is released.
+    // The probe answers with a request error: the backend is up (the request was
+    // the problem), so the breaker closes and the run ends.
     a.handle_outcome(
         until + 100,
         &mut t,
@@ -1270,10 +1271,7 @@ fn a_probe_whose_run_ends_elsewhere_releases_it() {
         a.poll_action(until + 100, &mut t),
         Action::Finished(_)
     ));
-    assert_eq!(
-        t.state(&scope, until + 100),
-        ScopeState::HalfOpen { probe_until: None }
-    );
+    assert_eq!(t.state(&scope, until + 100), ScopeState::Closed);
 }
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
@@ -1839,4 +1837,35 @@ fn a_request_error_without_an_http_status_answers_400_and_is_not_propagated() {
         (f.kind, f.http_status, f.propagate),
         (FailureKind::ContentFiltered, 400, None)
     );
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn every_target_rate_limited_answers_429_and_nothing_sendable_answers_503_with_the_wait() {
+    let config = chain_config(
+        &[OPENAI, ANTHROPIC],
+        r#""policy": {"rate_limited": {"retries": 0}}"#,
+    );
+    let mut t = table(&config);
+    // Every key of every target says 429 with a 30 s hint (beyond max wait).
+    let limited = |_: usize| http(429, &[("retry-after", "30")], RATE_LIMIT);
+    let d = drive(
+        &config,
+        &mut t,
+        "main",
+        T0,
+        &(0..3).map(limited).collect::<Vec<_>>(),
+    );
+    assert_eq!(d.sends.len(), 3);
+    let f = d.failure();
+    assert_eq!((f.kind, f.http_status), (FailureKind::RateLimited, 429));
+    // A new request while everything cools sends nothing: 503 with the time until
+    // the earliest cooldown ends.
+    let now = d.end + 1_000;
+    let d2 = drive(&config, &mut t, "main", now, &[]);
+    assert!(d2.sends.is_empty());
+    let f2 = d2.failure();
+    assert_eq!(f2.http_status, 503);
+    let earliest = d.sends[0].done + 30 * SEC;
+    assert_eq!(f2.retry_after_ms, Some(earliest - now));
 }
