@@ -6,7 +6,7 @@
 //! never sees a key's value, so it can never leak one.
 
 use crate::classify::FailureKind;
-use crate::cooldown::CooldownSettings;
+use crate::cooldown::{CooldownSettings, ScopeKey};
 use crate::policy::{FailurePolicy, RuleOverride};
 use crate::provider::Dialect;
 use serde::{Deserialize, Serialize};
@@ -193,6 +193,36 @@ pub struct Target {
     pub keys: Vec<String>,
     pub context_window: Option<u32>,
     pub api_version: Option<String>,
+    /// The cooldown scopes an attempt on this target goes through, built once.
+    #[serde(skip)]
+    pub scopes: TargetScopes,
+}
+
+/// The [`ScopeKey`]s of one target: its endpoint, its model, and per key (in the
+/// target's key order) the key and the key on this model.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TargetScopes {
+    pub endpoint: ScopeKey,
+    pub model: ScopeKey,
+    pub keys: Vec<(ScopeKey, ScopeKey)>,
+}
+
+impl TargetScopes {
+    fn of(provider: &str, model: &str, keys: &[String]) -> TargetScopes {
+        TargetScopes {
+            endpoint: ScopeKey::endpoint(provider),
+            model: ScopeKey::model(provider, model),
+            keys: keys
+                .iter()
+                .map(|k| {
+                    (
+                        ScopeKey::key(provider, k),
+                        ScopeKey::key_model(provider, k, model),
+                    )
+                })
+                .collect(),
+        }
+    }
 }
 
 /// A validated chain with its effective budgets and policy.
@@ -417,6 +447,7 @@ impl Config {
                         keys: p.keys.clone(),
                         context_window: None,
                         api_version: p.api_version.clone(),
+                        scopes: TargetScopes::of(&p.name, concrete, &p.keys),
                     },
                 };
                 let chain = Chain {
@@ -542,6 +573,7 @@ fn resolve_target(
         ));
     }
     Ok(Target {
+        scopes: TargetScopes::of(&p.name, &model, &keys),
         provider: p.name.clone(),
         dialect: p.dialect,
         base_url: p.base_url.clone(),

@@ -25,7 +25,7 @@ pub const MIN_COOLDOWN_MS: u64 = 250;
 
 /// Names one scope in the table. Built from configuration names (which cannot
 /// contain `|`); the model comes last because model ids contain `/` and `:`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ScopeKey(pub String);
 
@@ -191,13 +191,13 @@ impl CooldownTable {
     /// whether the attempt is a probe.
     pub fn try_acquire(
         &mut self,
-        scopes: &[ScopeKey],
+        scopes: &[&ScopeKey],
         now: Timestamp,
         owner: u64,
         lease_until: Timestamp,
     ) -> Result<bool, Blocked> {
         for scope in scopes {
-            let Some(slot) = self.slots.get(scope) else {
+            let Some(slot) = self.slots.get(*scope) else {
                 continue;
             };
             if slot.entry.is_closed() {
@@ -205,14 +205,14 @@ impl CooldownTable {
             }
             if slot.entry.until > now {
                 return Err(Blocked {
-                    scope: scope.clone(),
+                    scope: (*scope).clone(),
                     until: slot.entry.until,
                 });
             }
             if let Some(p) = &slot.probe {
                 if p.owner != owner && p.lease_until > now {
                     return Err(Blocked {
-                        scope: scope.clone(),
+                        scope: (*scope).clone(),
                         until: p.lease_until,
                     });
                 }
@@ -220,7 +220,7 @@ impl CooldownTable {
         }
         let mut probe = false;
         for scope in scopes {
-            if let Some(slot) = self.slots.get_mut(scope) {
+            if let Some(slot) = self.slots.get_mut(*scope) {
                 if !slot.entry.is_closed() {
                     slot.probe = Some(Probe { owner, lease_until });
                     probe = true;
@@ -323,9 +323,9 @@ impl CooldownTable {
     }
 
     /// Closes every scope in `scopes` that is not already closed (a success).
-    pub fn record_success(&mut self, scopes: &[ScopeKey], now: Timestamp) {
+    pub fn record_success(&mut self, scopes: &[&ScopeKey], now: Timestamp) {
         for scope in scopes {
-            if let Some(slot) = self.slots.get_mut(scope) {
+            if let Some(slot) = self.slots.get_mut(*scope) {
                 if !slot.entry.is_closed() {
                     // `until = now` so this close outranks any stale open that expired
                     // before it, and loses to any open set elsewhere after it.

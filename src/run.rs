@@ -331,29 +331,20 @@ impl FallbackRun {
     }
 
     /// The scopes an attempt on (target, key) goes through.
-    fn scopes(&self, target: usize, key: Option<usize>) -> Vec<ScopeKey> {
-        let t = &self.chain.targets[target];
-        let mut s = vec![
-            ScopeKey::endpoint(&t.provider),
-            ScopeKey::model(&t.provider, &t.model),
-        ];
-        if let Some(k) = key.and_then(|k| t.keys.get(k)) {
-            s.push(ScopeKey::key(&t.provider, k));
-            s.push(ScopeKey::key_model(&t.provider, k, &t.model));
-        }
-        s
+    fn scopes(&self, target: usize, key: Option<usize>) -> Vec<&ScopeKey> {
+        attempt_scopes(&self.chain.targets[target], key)
     }
 
     fn scope_key(&self, scope: Scope, target: usize, key: Option<usize>) -> Option<ScopeKey> {
-        let t = &self.chain.targets[target];
-        let k = key.and_then(|k| t.keys.get(k));
+        let s = &self.chain.targets[target].scopes;
+        let k = key.and_then(|k| s.keys.get(k));
         match (scope, k) {
-            (Scope::Endpoint, _) => Some(ScopeKey::endpoint(&t.provider)),
-            (Scope::Model, _) => Some(ScopeKey::model(&t.provider, &t.model)),
-            (Scope::Key, Some(k)) => Some(ScopeKey::key(&t.provider, k)),
-            (Scope::KeyModel, Some(k)) => Some(ScopeKey::key_model(&t.provider, k, &t.model)),
+            (Scope::Endpoint, _) => Some(s.endpoint.clone()),
+            (Scope::Model, _) => Some(s.model.clone()),
+            (Scope::Key, Some((k, _))) => Some(k.clone()),
+            (Scope::KeyModel, Some((_, km))) => Some(km.clone()),
             // A keyless provider: the key's failure is the model's.
-            (Scope::Key | Scope::KeyModel, None) => Some(ScopeKey::model(&t.provider, &t.model)),
+            (Scope::Key | Scope::KeyModel, None) => Some(s.model.clone()),
             (Scope::Request, _) => None,
         }
     }
@@ -1027,4 +1018,15 @@ impl FallbackRun {
         });
         self.next = Next::Done(RunResult::Failed(failure));
     }
+}
+
+/// The scopes an attempt on (`target`, `key`) goes through: endpoint, model, and
+/// for a keyed provider the key and the key on this model.
+fn attempt_scopes(t: &crate::config::Target, key: Option<usize>) -> Vec<&ScopeKey> {
+    let mut s = vec![&t.scopes.endpoint, &t.scopes.model];
+    if let Some((k, km)) = key.and_then(|k| t.scopes.keys.get(k)) {
+        s.push(k);
+        s.push(km);
+    }
+    s
 }
