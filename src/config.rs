@@ -21,9 +21,11 @@ pub struct Budgets {
     pub max_attempts: u32,
     /// Overall deadline of a client request, from its start.
     pub deadline_ms: u64,
-    /// Per attempt: response headers must arrive within this (for a non-streaming
-    /// request that is the whole answer, so keep it generous).
+    /// Per streaming attempt: response headers must arrive within this.
     pub header_timeout_ms: u64,
+    /// Per non-streaming attempt: the whole answer must arrive within this (the
+    /// provider sends its headers only when the generation is done).
+    pub response_timeout_ms: u64,
     /// Per streaming attempt: the first content chunk must arrive within this after headers.
     pub first_token_timeout_ms: u64,
     /// Per streaming attempt: at most this long between chunks.
@@ -37,8 +39,9 @@ impl Default for Budgets {
     fn default() -> Self {
         Budgets {
             max_attempts: 5,
-            deadline_ms: 120_000,
-            header_timeout_ms: 60_000,
+            deadline_ms: 300_000,
+            header_timeout_ms: 30_000,
+            response_timeout_ms: 180_000,
             first_token_timeout_ms: 30_000,
             idle_timeout_ms: 30_000,
             max_retry_wait_ms: 10_000,
@@ -53,6 +56,7 @@ pub struct BudgetsOverride {
     pub max_attempts: Option<u32>,
     pub deadline_ms: Option<u64>,
     pub header_timeout_ms: Option<u64>,
+    pub response_timeout_ms: Option<u64>,
     pub first_token_timeout_ms: Option<u64>,
     pub idle_timeout_ms: Option<u64>,
     pub max_retry_wait_ms: Option<u64>,
@@ -67,6 +71,7 @@ impl Budgets {
             max_attempts,
             deadline_ms,
             header_timeout_ms,
+            response_timeout_ms,
             first_token_timeout_ms,
             idle_timeout_ms,
             max_retry_wait_ms
@@ -485,10 +490,11 @@ impl Config {
 }
 
 fn validate_budgets(path: &str, b: &Budgets) -> Result<(), ConfigError> {
-    let checks: [(&str, u64); 5] = [
+    let checks: [(&str, u64); 6] = [
         ("max_attempts", b.max_attempts as u64),
         ("deadline_ms", b.deadline_ms),
         ("header_timeout_ms", b.header_timeout_ms),
+        ("response_timeout_ms", b.response_timeout_ms),
         ("first_token_timeout_ms", b.first_token_timeout_ms),
         ("idle_timeout_ms", b.idle_timeout_ms),
     ];

@@ -62,6 +62,8 @@ pub struct AttemptPlan {
     pub key: Option<String>,
     pub api_version: Option<String>,
     pub stream: bool,
+    /// Streaming: time to response headers. Non-streaming: time to the whole
+    /// response (`response_timeout_ms`), since the headers come only at the end.
     pub header_timeout_ms: u64,
     pub first_token_timeout_ms: u64,
     pub idle_timeout_ms: u64,
@@ -352,11 +354,11 @@ impl FallbackRun {
     /// The lease a probe holds: as long as one attempt may last.
     fn lease_ms(&self) -> u64 {
         let b = &self.chain.budgets;
-        b.header_timeout_ms.saturating_add(if self.opts.stream {
-            b.first_token_timeout_ms
+        if self.opts.stream {
+            b.header_timeout_ms.saturating_add(b.first_token_timeout_ms)
         } else {
-            0
-        })
+            b.response_timeout_ms
+        }
     }
 
     /// What to do next. Call after creating the run, after every `handle_*`, and
@@ -547,7 +549,12 @@ impl FallbackRun {
             key: self.key_name(target, key),
             api_version: t.api_version.clone(),
             stream: self.opts.stream,
-            header_timeout_ms: b.header_timeout_ms.min(remaining),
+            header_timeout_ms: if self.opts.stream {
+                b.header_timeout_ms
+            } else {
+                b.response_timeout_ms
+            }
+            .min(remaining),
             first_token_timeout_ms: b.first_token_timeout_ms.min(remaining),
             idle_timeout_ms: b.idle_timeout_ms.min(remaining),
             deadline: self.deadline,

@@ -67,7 +67,7 @@ fn the_base_config_is_valid_and_normalised() {
     assert_eq!(main.targets[1].dialect, Dialect::Anthropic);
     assert_eq!(main.budgets.max_attempts, 3);
     assert_eq!(
-        main.budgets.deadline_ms, 120_000,
+        main.budgets.deadline_ms, 300_000,
         "unset budgets keep their default"
     );
     assert_eq!(c.chain("cheap").unwrap().budgets.max_attempts, 5);

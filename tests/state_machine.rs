@@ -1212,8 +1212,9 @@ fn after_the_cooldown_exactly_one_run_probes_and_a_success_closes_the_breaker() 
     assert_eq!((pa.provider.as_str(), pa.probe), ("openai", true));
     assert_eq!(
         t.state(&scope, until),
+        // A non-streaming probe holds its lease for one whole response timeout.
         ScopeState::HalfOpen {
-            probe_until: Some(until + 60_000)
+            probe_until: Some(until + 180_000)
         }
     );
     // ...while B, concurrently, skips it.
