@@ -936,7 +936,7 @@ fn decide(
     }
     match status {
         Some(503) => return Overloaded,
-        Some(521 | 522 | 523) => return Connection,
+        Some(521..=523) => return Connection,
         Some(s) if s >= 500 => return ServerError,
         _ => {}
     }

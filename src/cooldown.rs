@@ -81,6 +81,17 @@ struct Slot {
     probe: Option<Probe>,
 }
 
+/// A run's claim on a scope it will retry itself (see [`CooldownTable::reserve`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reservation {
+    /// The run (its `run_id`).
+    pub owner: u64,
+    /// When the run will retry.
+    pub until: Timestamp,
+    /// How long its probe may take after that.
+    pub lease_ms: u64,
+}
+
 /// What a scope looks like at `now`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
@@ -246,43 +257,40 @@ impl CooldownTable {
         let ms = hint_ms
             .unwrap_or_else(|| backoff.delay(streak))
             .max(MIN_COOLDOWN_MS);
-        self.set_open(
-            scope,
-            now,
-            now.saturating_add(ms),
-            streak + 1,
-            kind,
-            reason,
-            None,
-        )
+        let entry = Entry {
+            until: now.saturating_add(ms),
+            since: now,
+            streak: streak + 1,
+            kind: Some(kind),
+            reason: reason.to_string(),
+        };
+        self.set_open(scope, entry, None)
     }
 
-    /// Opens `scope` until `until` on behalf of `owner`, who will send the next
-    /// attempt itself at `until` (a same-target retry): others skip it meanwhile.
+    /// Opens `scope` until `r.until` on behalf of `r.owner`, who will send the next
+    /// attempt itself then (a same-target retry): others skip it meanwhile, and the
+    /// owner already holds the probe.
     pub fn reserve(
         &mut self,
         scope: &ScopeKey,
         now: Timestamp,
-        until: Timestamp,
-        owner: u64,
-        lease_ms: u64,
+        r: Reservation,
         kind: FailureKind,
         reason: &str,
     ) {
         let streak = self.current_streak(scope, now);
         let probe = Some(Probe {
-            owner,
-            lease_until: until.saturating_add(lease_ms),
+            owner: r.owner,
+            lease_until: r.until.saturating_add(r.lease_ms),
         });
-        self.set_open(
-            scope,
-            now,
-            until.max(now + 1),
-            streak + 1,
-            kind,
-            reason,
-            probe,
-        );
+        let entry = Entry {
+            until: r.until.max(now + 1),
+            since: now,
+            streak: streak + 1,
+            kind: Some(kind),
+            reason: reason.to_string(),
+        };
+        self.set_open(scope, entry, probe);
     }
 
     fn current_streak(&self, scope: &ScopeKey, now: Timestamp) -> u32 {
@@ -294,29 +302,14 @@ impl CooldownTable {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn set_open(
-        &mut self,
-        scope: &ScopeKey,
-        now: Timestamp,
-        until: Timestamp,
-        streak: u32,
-        kind: FailureKind,
-        reason: &str,
-        probe: Option<Probe>,
-    ) -> Timestamp {
-        // Never shorten a cooldown someone else already set.
-        let until = match self.slots.get(scope) {
-            Some(s) if !s.entry.is_closed() && s.entry.until > until => s.entry.until,
-            _ => until,
-        };
-        let entry = Entry {
-            until,
-            since: now,
-            streak,
-            kind: Some(kind),
-            reason: reason.to_string(),
-        };
+    /// Stores an open entry (never shortening a cooldown already set).
+    fn set_open(&mut self, scope: &ScopeKey, mut entry: Entry, probe: Option<Probe>) -> Timestamp {
+        if let Some(s) = self.slots.get(scope) {
+            if !s.entry.is_closed() && s.entry.until > entry.until {
+                entry.until = s.entry.until;
+            }
+        }
+        let until = entry.until;
         self.slots.insert(scope.clone(), Slot { entry, probe });
         self.dirty = true;
         until

@@ -233,9 +233,10 @@ fn leading_duration(text: &str) -> Option<u64> {
         if b.is_ascii_digit() {
             saw_digit = true;
             end += 1;
-        } else if b == b'.' && end + 1 < bytes.len() && bytes[end + 1].is_ascii_digit() {
-            end += 1;
-        } else if b.is_ascii_alphabetic() || b == b' ' {
+        } else if (b == b'.' && end + 1 < bytes.len() && bytes[end + 1].is_ascii_digit())
+            || b.is_ascii_alphabetic()
+            || b == b' '
+        {
             end += 1;
         } else {
             break;

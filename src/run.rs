@@ -23,7 +23,7 @@
 
 use crate::classify::{classify, Classification, FailureKind, Outcome, Scope};
 use crate::config::{Chain, Route};
-use crate::cooldown::{CooldownTable, ScopeKey, MIN_COOLDOWN_MS};
+use crate::cooldown::{CooldownTable, Reservation, ScopeKey, MIN_COOLDOWN_MS};
 use crate::redact::redact;
 use crate::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -684,7 +684,7 @@ impl FallbackRun {
         if f.committed {
             // The client already has part of the answer: no retry, no fallback. Cool
             // the backend down and end the stream with an error.
-            self.cool(now, table, &c, target, key, hint, &rule);
+            self.cool(now, table, &c, target, key, &rule);
             let msg = format!(
                 "the upstream stream from {}/{} failed after the answer started: {}",
                 self.chain.targets[target].provider, self.chain.targets[target].model, c.reason
@@ -722,15 +722,12 @@ impl FallbackRun {
                 self.retries_used[target][key.unwrap_or(0)] += 1;
                 if let Some(scope) = self.scope_key(c.scope, target, key) {
                     // Others skip the scope while this run waits to retry it itself.
-                    table.reserve(
-                        &scope,
-                        now,
-                        at,
-                        self.opts.run_id,
-                        self.lease_ms(),
-                        c.kind,
-                        &c.reason,
-                    );
+                    let lease = Reservation {
+                        owner: self.opts.run_id,
+                        until: at,
+                        lease_ms: self.lease_ms(),
+                    };
+                    table.reserve(&scope, now, lease, c.kind, &c.reason);
                     self.trace.push(TraceEvent::CooledDown {
                         at: now,
                         scope: scope.0.clone(),
@@ -755,7 +752,7 @@ impl FallbackRun {
         }
 
         // 2. Moving on: cool the failed scope down, rule out what cannot work.
-        self.cool(now, table, &c, target, key, hint, &rule);
+        self.cool(now, table, &c, target, key, &rule);
         self.mark_out(target, key, c.scope);
         if !rule.rotate_key {
             self.target_out[target] = true;
@@ -795,9 +792,13 @@ impl FallbackRun {
         c: &Classification,
         target: usize,
         key: Option<usize>,
-        hint: Option<u64>,
         rule: &crate::policy::Rule,
     ) {
+        let hint = if rule.honor_retry_after {
+            c.retry_after_ms
+        } else {
+            None
+        };
         let Some(backoff) = rule.cooldown else { return };
         let Some(scope) = self.scope_key(c.scope, target, key) else {
             return;

@@ -41,9 +41,17 @@ fuzz_target!(|data: &[u8]| {
         .collect();
 
     let outcomes = [
-        Outcome::Http { status, headers: headers.clone(), body: body.to_string() },
-        Outcome::StreamError { data: body.to_string() },
-        Outcome::InvalidSuccess { body: body.to_string() },
+        Outcome::Http {
+            status,
+            headers: headers.clone(),
+            body: body.to_string(),
+        },
+        Outcome::StreamError {
+            data: body.to_string(),
+        },
+        Outcome::InvalidSuccess {
+            body: body.to_string(),
+        },
     ];
     for dialect in Dialect::ALL {
         for outcome in &outcomes {
@@ -56,7 +64,12 @@ fuzz_target!(|data: &[u8]| {
     }
 
     // The same bytes as a stream, fed in `chunk`-sized pieces.
-    for dialect in [Dialect::OpenAi, Dialect::Anthropic, Dialect::OpenRouter, Dialect::Gemini] {
+    for dialect in [
+        Dialect::OpenAi,
+        Dialect::Anthropic,
+        Dialect::OpenRouter,
+        Dialect::Gemini,
+    ] {
         let mut parser = SseParser::new();
         let mut inspector = StreamInspector::new(dialect);
         let mut broken = false;
@@ -69,7 +82,11 @@ fuzz_target!(|data: &[u8]| {
                         // Once content was seen (the host committed) it stays seen.
                         assert!(!saw_content_before || inspector.saw_content());
                         if let ChunkVerdict::Error(c) = verdict {
-                            assert!(c.reason.len() <= 4096, "stream error reason of {} bytes", c.reason.len());
+                            assert!(
+                                c.reason.len() <= 4096,
+                                "stream error reason of {} bytes",
+                                c.reason.len()
+                            );
                         }
                     }
                 }
@@ -105,7 +122,10 @@ fuzz_target!(|data: &[u8]| {
         if ok {
             a.extend(whole.finish());
             b.extend(pieces.finish());
-            assert_eq!(a, b, "events depend on how the stream was chunked (chunk size {chunk})");
+            assert_eq!(
+                a, b,
+                "events depend on how the stream was chunked (chunk size {chunk})"
+            );
         }
     }
 });

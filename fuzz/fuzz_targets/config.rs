@@ -27,7 +27,9 @@ fuzz_target!(|data: &[u8]| {
         Some(i) => (&data[..i], Some(&data[i + 1..])),
         None => (data, None),
     };
-    let Ok(text) = std::str::from_utf8(config_bytes) else { return };
+    let Ok(text) = std::str::from_utf8(config_bytes) else {
+        return;
+    };
     let config = match Config::from_json(text) {
         Ok(c) => c,
         Err(e) => {
@@ -48,8 +50,13 @@ fuzz_target!(|data: &[u8]| {
 
     let snapshot = Snapshot::default();
     for (i, name) in names.iter().enumerate() {
-        let Ok(route) = config.route(name) else { continue };
-        assert!(!route.chain.targets.is_empty(), "route {name:?} has no targets");
+        let Ok(route) = config.route(name) else {
+            continue;
+        };
+        assert!(
+            !route.chain.targets.is_empty(),
+            "route {name:?} has no targets"
+        );
         for (j, steps) in SCRIPTS.iter().enumerate() {
             let json = format!(
                 r#"{{"model": {}, "stream": {}, "now": {}, "seed": {}, "steps": {steps}}}"#,
