@@ -37,8 +37,59 @@ const CONFIG: &str = r#"{
   ]}]
 }"#;
 
+/// Real error responses of typical size (150–600 bytes), one per family.
+fn typical() -> Vec<(Dialect, Outcome)> {
+    let http = |status: u16, body: &str| Outcome::Http {
+        status,
+        headers: headers(),
+        body: body.to_string(),
+    };
+    vec![
+        (
+            Dialect::OpenAi,
+            http(
+                429,
+                r#"{"error":{"message":"Rate limit reached for gpt-4o in organization org-abc on tokens per min (TPM): Limit 30000, Used 29000, Requested 2000. Please try again in 2s. Visit https://platform.openai.com/account/rate-limits to learn more.","type":"tokens","param":null,"code":"rate_limit_exceeded"}}"#,
+            ),
+        ),
+        (
+            Dialect::Anthropic,
+            http(
+                529,
+                r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+            ),
+        ),
+        (
+            Dialect::OpenRouter,
+            http(
+                403,
+                r#"{"error":{"code":403,"message":"Key limit exceeded (daily limit). Manage it using https://openrouter.ai/settings/keys"}}"#,
+            ),
+        ),
+        (
+            Dialect::Gemini,
+            http(
+                429,
+                r#"{"error":{"code":429,"message":"You exceeded your current quota, please check your plan and billing details.","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaMetric":"generativelanguage.googleapis.com/generate_content_free_tier_requests","quotaId":"GenerateRequestsPerMinutePerProjectPerModel-FreeTier"}]},{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"26s"}]}}"#,
+            ),
+        ),
+    ]
+}
+
 fn bench_classify(c: &mut Criterion) {
     let mut g = c.benchmark_group("classify");
+    let cases = typical();
+    g.bench_function("typical_4_bodies", |b| {
+        b.iter(|| {
+            for (d, o) in &cases {
+                black_box(classify(
+                    black_box(*d),
+                    black_box(o),
+                    black_box(1_700_000_000_000),
+                ));
+            }
+        })
+    });
     for size in [1024usize, 16 * 1024, 256 * 1024] {
         let outcome = Outcome::Http {
             status: 429,

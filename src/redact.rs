@@ -44,10 +44,7 @@ fn redact_key_shapes(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut copied = 0; // bytes of `text` already handled
     let mut starts: Vec<(usize, usize)> = match prefix_matcher() {
-        Some(ac) => ac
-            .find_overlapping_iter(text)
-            .map(|m| (m.start(), m.end()))
-            .collect(),
+        Some(ac) => ac.find_iter(text).map(|m| (m.start(), m.end())).collect(),
         None => KEY_PREFIXES
             .iter()
             .flat_map(|p| text.match_indices(p).map(move |(i, _)| (i, i + p.len())))
