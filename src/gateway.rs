@@ -26,7 +26,13 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: u16, kind: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, kind, code: None, param: None, message: message.into() }
+        ApiError {
+            status,
+            kind,
+            code: None,
+            param: None,
+            message: message.into(),
+        }
     }
     pub fn code(mut self, code: &str) -> ApiError {
         self.code = Some(code.to_string());
@@ -61,32 +67,47 @@ pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
         return Err(ApiError::new(
             413,
             "invalid_request_error",
-            format!("request body is {} bytes; the limit is {MAX_REQUEST_BYTES} bytes", body.len()),
+            format!(
+                "request body is {} bytes; the limit is {MAX_REQUEST_BYTES} bytes",
+                body.len()
+            ),
         )
         .code("request_too_large"));
     }
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::invalid("request body is empty; send a JSON object with `model` and `messages`"));
+        return Err(ApiError::invalid(
+            "request body is empty; send a JSON object with `model` and `messages`",
+        ));
     }
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::invalid(format!("request body is not valid JSON: {e}")).code("invalid_json"))?;
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::invalid(format!("request body is not valid JSON: {e}")).code("invalid_json")
+    })?;
     let Value::Object(obj) = value else {
         return Err(ApiError::invalid("request body must be a JSON object"));
     };
     let model = match obj.get("model") {
         None => return Err(ApiError::invalid("missing required field `model`").param("model")),
         Some(Value::String(m)) if !m.trim().is_empty() => m.trim().to_string(),
-        Some(Value::String(_)) => return Err(ApiError::invalid("`model` must not be empty").param("model")),
+        Some(Value::String(_)) => {
+            return Err(ApiError::invalid("`model` must not be empty").param("model"))
+        }
         Some(_) => return Err(ApiError::invalid("`model` must be a string").param("model")),
     };
     match obj.get("messages") {
-        None => return Err(ApiError::invalid("missing required field `messages`").param("messages")),
+        None => {
+            return Err(ApiError::invalid("missing required field `messages`").param("messages"))
+        }
         Some(Value::Array(a)) if a.is_empty() => {
-            return Err(ApiError::invalid("`messages` must contain at least one message").param("messages"))
+            return Err(
+                ApiError::invalid("`messages` must contain at least one message").param("messages"),
+            )
         }
         Some(Value::Array(a)) => {
             if let Some(i) = a.iter().position(|m| !m.is_object()) {
-                return Err(ApiError::invalid(format!("`messages[{i}]` must be an object")).param("messages"));
+                return Err(
+                    ApiError::invalid(format!("`messages[{i}]` must be an object"))
+                        .param("messages"),
+                );
             }
         }
         Some(_) => return Err(ApiError::invalid("`messages` must be an array").param("messages")),
@@ -96,12 +117,18 @@ pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err(ApiError::invalid("`stream` must be a boolean").param("stream")),
     };
-    Ok(ChatRequest { model, stream, body: obj })
+    Ok(ChatRequest {
+        model,
+        stream,
+        body: obj,
+    })
 }
 
 /// The error for a `model` that names neither a chain nor a provider.
 pub fn route_error(e: &RouteError) -> ApiError {
-    ApiError::new(404, "invalid_request_error", e.to_string()).param("model").code("model_not_found")
+    ApiError::new(404, "invalid_request_error", e.to_string())
+        .param("model")
+        .code("model_not_found")
 }
 
 /// How the key is sent upstream.
@@ -131,20 +158,31 @@ pub fn upstream_request(plan: &AttemptPlan, req: &ChatRequest) -> UpstreamReques
             body.remove("model");
             let version = plan.api_version.as_deref().unwrap_or("2024-10-21");
             (
-                format!("{}/deployments/{}/chat/completions?api-version={version}", plan.base_url, plan.model),
+                format!(
+                    "{}/deployments/{}/chat/completions?api-version={version}",
+                    plan.base_url, plan.model
+                ),
                 KeyHeader::ApiKey,
             )
         }
         _ => {
             body.insert("model".into(), Value::String(plan.model.clone()));
-            (format!("{}/chat/completions", plan.base_url), KeyHeader::Bearer)
+            (
+                format!("{}/chat/completions", plan.base_url),
+                KeyHeader::Bearer,
+            )
         }
     };
     let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
     if plan.stream {
         headers.push(("accept".into(), "text/event-stream".into()));
     }
-    UpstreamRequest { url, headers, key_header, body: Value::Object(body).to_string() }
+    UpstreamRequest {
+        url,
+        headers,
+        key_header,
+        body: Value::Object(body).to_string(),
+    }
 }
 
 /// `provider/model=kind` per attempt, comma-separated (the `x-llm-failover-attempts`
@@ -167,7 +205,11 @@ pub fn attempts_header(attempts: &[AttemptRecord]) -> String {
 /// What a failed run answers: the upstream's own error when the run says to pass it
 /// on (`upstream` holds that attempt's status and body, keys redacted with
 /// `secrets`), else an OpenAI-style error naming every attempt.
-pub fn failure_response(f: &RunFailure, upstream: Option<(u16, &str)>, secrets: &[&str]) -> (u16, String) {
+pub fn failure_response(
+    f: &RunFailure,
+    upstream: Option<(u16, &str)>,
+    secrets: &[&str],
+) -> (u16, String) {
     if let (Some(_), Some((status, body))) = (f.propagate, upstream) {
         let body = redact(body, secrets);
         // Pass the provider's body through when it is JSON; wrap anything else.
@@ -201,7 +243,11 @@ pub fn models_body(config: &Config) -> String {
         .model_names()
         .into_iter()
         .map(|id| {
-            let owned_by = if config.chain(&id).is_some() { "llm-failover chain" } else { "llm-failover pinned" };
+            let owned_by = if config.chain(&id).is_some() {
+                "llm-failover chain"
+            } else {
+                "llm-failover pinned"
+            };
             json!({"id": id, "object": "model", "created": 0, "owned_by": owned_by})
         })
         .collect();
@@ -220,12 +266,18 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Whether `authorization` (the header's value) carries one of `tokens`.
 pub fn authorized(authorization: Option<&str>, tokens: &[&str]) -> bool {
-    let Some(given) = authorization.and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer "))) else {
+    let Some(given) = authorization.and_then(|h| {
+        h.strip_prefix("Bearer ")
+            .or_else(|| h.strip_prefix("bearer "))
+    }) else {
         return false;
     };
     let given = given.trim().as_bytes();
     // Compare against every (non-empty) token, with no early exit.
-    tokens.iter().filter(|t| !t.is_empty()).fold(false, |ok, t| constant_time_eq(given, t.as_bytes()) | ok)
+    tokens
+        .iter()
+        .filter(|t| !t.is_empty())
+        .fold(false, |ok, t| constant_time_eq(given, t.as_bytes()) | ok)
 }
 
 #[cfg(test)]
@@ -239,17 +291,37 @@ mod tests {
     fn requests_are_validated_with_precise_messages() {
         let err = |b: &str| parse_chat_request(b.as_bytes()).unwrap_err();
         assert!(err("").message.contains("empty"));
-        assert!(err("{").message.starts_with("request body is not valid JSON"));
+        assert!(err("{")
+            .message
+            .starts_with("request body is not valid JSON"));
         assert_eq!(err("[1]").message, "request body must be a JSON object");
         assert_eq!(err(r#"{"messages":[{}]}"#).param.as_deref(), Some("model"));
-        assert_eq!(err(r#"{"model":3,"messages":[{}]}"#).message, "`model` must be a string");
-        assert_eq!(err(r#"{"model":"m"}"#).message, "missing required field `messages`");
-        assert_eq!(err(r#"{"model":"m","messages":[]}"#).param.as_deref(), Some("messages"));
-        assert_eq!(err(r#"{"model":"m","messages":[1]}"#).message, "`messages[0]` must be an object");
-        assert_eq!(err(r#"{"model":"m","messages":[{}],"stream":"yes"}"#).message, "`stream` must be a boolean");
+        assert_eq!(
+            err(r#"{"model":3,"messages":[{}]}"#).message,
+            "`model` must be a string"
+        );
+        assert_eq!(
+            err(r#"{"model":"m"}"#).message,
+            "missing required field `messages`"
+        );
+        assert_eq!(
+            err(r#"{"model":"m","messages":[]}"#).param.as_deref(),
+            Some("messages")
+        );
+        assert_eq!(
+            err(r#"{"model":"m","messages":[1]}"#).message,
+            "`messages[0]` must be an object"
+        );
+        assert_eq!(
+            err(r#"{"model":"m","messages":[{}],"stream":"yes"}"#).message,
+            "`stream` must be a boolean"
+        );
         let big = vec![b' '; MAX_REQUEST_BYTES + 1];
         assert_eq!(parse_chat_request(&big).unwrap_err().status, 413);
-        let ok = parse_chat_request(br#"{"model":" fast ","messages":[{"role":"user","content":"hi"}],"stream":true}"#).unwrap();
+        let ok = parse_chat_request(
+            br#"{"model":" fast ","messages":[{"role":"user","content":"hi"}],"stream":true}"#,
+        )
+        .unwrap();
         assert_eq!((ok.model.as_str(), ok.stream), ("fast", true));
         let e = err("{");
         let v: Value = serde_json::from_str(&e.body()).unwrap();
@@ -278,16 +350,28 @@ mod tests {
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     fn upstream_requests_carry_the_concrete_model_and_the_right_key_header() {
-        let req = parse_chat_request(br#"{"model":"chain","messages":[{"role":"user","content":"hi"}],"temperature":0.2}"#).unwrap();
+        let req = parse_chat_request(
+            br#"{"model":"chain","messages":[{"role":"user","content":"hi"}],"temperature":0.2}"#,
+        )
+        .unwrap();
         let u = upstream_request(&plan(Dialect::OpenAi), &req);
         assert_eq!(u.url, "https://h.test/v1/chat/completions");
         assert_eq!(u.key_header, KeyHeader::Bearer);
         let body: Value = serde_json::from_str(&u.body).unwrap();
-        assert_eq!((body["model"].as_str(), body["temperature"].as_f64()), (Some("real-model"), Some(0.2)));
+        assert_eq!(
+            (body["model"].as_str(), body["temperature"].as_f64()),
+            (Some("real-model"), Some(0.2))
+        );
         let a = upstream_request(&plan(Dialect::Azure), &req);
-        assert_eq!(a.url, "https://h.test/v1/deployments/real-model/chat/completions?api-version=2024-10-21");
+        assert_eq!(
+            a.url,
+            "https://h.test/v1/deployments/real-model/chat/completions?api-version=2024-10-21"
+        );
         assert_eq!(a.key_header, KeyHeader::ApiKey);
-        assert!(serde_json::from_str::<Value>(&a.body).unwrap().get("model").is_none());
+        assert!(serde_json::from_str::<Value>(&a.body)
+            .unwrap()
+            .get("model")
+            .is_none());
     }
 
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
@@ -305,10 +389,19 @@ mod tests {
         let (s, b) = failure_response(&f, Some((400, upstream)), &["sk-live-secret-value-123"]);
         assert_eq!(s, 400);
         assert!(!b.contains("secret-value") && b.contains("[redacted]"));
-        let g = RunFailure { propagate: None, http_status: 502, kind: FailureKind::ServerError, message: "all targets failed".into(), ..f };
+        let g = RunFailure {
+            propagate: None,
+            http_status: 502,
+            kind: FailureKind::ServerError,
+            message: "all targets failed".into(),
+            ..f
+        };
         let (s, b) = failure_response(&g, None, &[]);
         let v: Value = serde_json::from_str(&b).unwrap();
-        assert_eq!((s, v["error"]["code"].as_str()), (502, Some("server_error")));
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (502, Some("server_error"))
+        );
     }
 
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]

@@ -21,6 +21,7 @@ pub mod config;
 pub mod cooldown;
 pub mod dry_run;
 pub mod gateway;
+pub mod hosts;
 pub mod policy;
 pub mod provider;
 pub mod redact;
