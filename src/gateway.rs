@@ -194,7 +194,7 @@ pub fn attempts_header(attempts: &[AttemptRecord]) -> String {
             let outcome = match (a.kind, a.ended_at) {
                 (Some(k), _) => k.as_str(),
                 (None, Some(_)) => "ok",
-                (None, None) => "pending",
+                (None, None) => "streaming",
             };
             format!("{}/{}={}", a.provider, a.model, outcome)
         })
