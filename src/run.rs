@@ -940,7 +940,7 @@ impl FallbackRun {
                     },
                 );
             }
-            Some((_, c)) => {
+            Some((id, c)) => {
                 let status = if c.kind.is_request_error() {
                     // A request error inside a 200 (an error object in the body, an
                     // in-stream event) must not answer the client with a 2xx.
@@ -964,7 +964,12 @@ impl FallbackRun {
                         kind: c.kind,
                         message: format!("{message}; last error: {}", c.reason),
                         http_status: status,
-                        propagate: None,
+                        // A request error that no other target could take (a context
+                        // overflow with no larger window): the provider's own error is
+                        // the clearest answer (clients detect `context_length_exceeded`).
+                        propagate: (c.kind.is_request_error()
+                            && c.status.is_some_and(|s| (400..500).contains(&s)))
+                        .then_some(id),
                         after_commit: false,
                         retry_after_ms: cooling_ms.or(c.retry_after_ms),
                     },

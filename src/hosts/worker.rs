@@ -335,7 +335,16 @@ fn schedule_kv_write(env: &Env, ctx: &Context) {
             i.table.snapshot(t)
         });
         let Some(snapshot) = snapshot else { return };
-        let result = match kv.put(KV_KEY, &snapshot) {
+        // As JSON text: the crate's value conversion turns the entries map into a JS
+        // `Map`, which KV would store as `{}`.
+        let text = match serde_json::to_string(&snapshot) {
+            Ok(t) => t,
+            Err(e) => {
+                console_error!("llm-failover: cannot serialise the cooldown snapshot: {e}");
+                return;
+            }
+        };
+        let result = match kv.put(KV_KEY, text) {
             Ok(put) => put
                 .expiration_ttl(KV_TTL_SECONDS)
                 .execute()
@@ -709,15 +718,18 @@ async fn attempt(plan: &AttemptPlan, up: &gateway::UpstreamRequest, key: Option<
     let mut parser = SseParser::new();
     let mut inspector = StreamInspector::new(plan.dialect);
     let mut events: VecDeque<String> = VecDeque::new();
-    let first_token_deadline = now().saturating_add(plan.first_token_timeout_ms);
+    // One timer for the whole wait: `Date.now()` in a Worker only moves on some
+    // I/O, so "time left" cannot be recomputed between chunks.
+    let mut first_token_timer = Box::pin(Delay::from(Duration::from_millis(
+        plan.first_token_timeout_ms.max(1),
+    )));
     loop {
-        let left = first_token_deadline.saturating_sub(now());
-        let chunk = match with_timeout(left, upstream.next()).await {
-            None => {
+        let chunk = match select(upstream.next(), first_token_timer.as_mut()).await {
+            Either::Right(_) => {
                 controller.abort();
                 return failed(Outcome::Transport(TransportFailure::FirstTokenTimeout));
             }
-            Some(c) => c,
+            Either::Left((c, _)) => c,
         };
         let parsed = match chunk {
             Some(Ok(bytes)) => parser.push(&bytes),
@@ -799,6 +811,8 @@ fn truncate(mut s: String, max: usize) -> String {
 
 struct StreamState {
     c: Committed,
+    /// Fires at the request's deadline (a real timer, see `attempt`).
+    deadline: std::pin::Pin<Box<Delay>>,
     run: FallbackRun,
     plan: AttemptPlan,
     secrets: Vec<String>,
@@ -810,12 +824,18 @@ struct StreamState {
 impl StreamState {
     /// Ends the run with `outcome` and queues the final events for the client.
     fn end(&mut self, outcome: AttemptOutcome) {
+        self.end_because(outcome, None);
+    }
+
+    /// Like [`StreamState::end`], with an explicit reason for the client's error event.
+    fn end_because(&mut self, outcome: AttemptOutcome, why: Option<String>) {
         if self.finished {
             return;
         }
         self.finished = true;
         let t = now();
         let failure_message = match &outcome {
+            AttemptOutcome::Failure(_) if why.is_some() => why,
             AttemptOutcome::Failure(o) => Some(match o {
                 Outcome::Transport(t) => t.as_str().to_string(),
                 Outcome::StreamError { data } => {
@@ -866,8 +886,11 @@ fn client_stream(
     env: Env,
     ctx: Rc<Context>,
 ) -> impl futures_util::Stream<Item = worker::Result<Vec<u8>>> {
+    let left = run.deadline().saturating_sub(now()).max(1);
+    let deadline = Box::pin(Delay::from(Duration::from_millis(left)));
     let state = StreamState {
         c,
+        deadline,
         run,
         plan,
         secrets,
@@ -883,7 +906,23 @@ fn client_stream(
             if s.finished {
                 return None;
             }
-            let chunk = with_timeout(s.plan.idle_timeout_ms, s.c.upstream.next()).await;
+            // The request's deadline bounds a stream too; between chunks the idle
+            // timeout does.
+            let idle = Delay::from(Duration::from_millis(s.plan.idle_timeout_ms.max(1)));
+            let read = s.c.upstream.next();
+            let chunk = match select(read, select(idle, s.deadline.as_mut())).await {
+                Either::Left((c, _)) => Some(c),
+                Either::Right((Either::Left(_), _)) => None,
+                Either::Right((Either::Right(_), _)) => {
+                    let why = format!(
+                        "the request deadline of {} ms was reached while streaming",
+                        s.run.chain().budgets.deadline_ms
+                    );
+                    let timeout = Outcome::Transport(TransportFailure::StreamIdleTimeout);
+                    s.end_because(AttemptOutcome::Failure(timeout), Some(why));
+                    continue;
+                }
+            };
             match chunk {
                 None => s.end(AttemptOutcome::Failure(Outcome::Transport(
                     TransportFailure::StreamIdleTimeout,

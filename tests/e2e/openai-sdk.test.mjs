@@ -1,0 +1,192 @@
+// The official `openai` npm client against the Worker in workerd (`wrangler dev`),
+// with baseURL = <gateway>/v1 and apiKey = a gateway token. maxRetries: 0, so the
+// SDK's own retries never hide what the gateway did.
+//
+//   node --test tests/e2e/openai-sdk.test.mjs      (~20 s)
+
+import { test, before, after, describe } from "node:test";
+import assert from "node:assert/strict";
+import { startMock, startGateway, secretKey, findLeaks, recordingFetch, transcript, sleep } from "./harness.mjs";
+
+let OpenAI;
+let sdkMissing = "";
+try {
+  // Resolved from the repo (tests/e2e → <repo>/node_modules/openai).
+  ({ default: OpenAI } = await import("openai"));
+} catch (e) {
+  sdkMissing = `the openai package is not installed (npm install in the repo root): ${e.message}`;
+}
+
+const TOKEN = `gw-e2e-token-${Math.random().toString(36).slice(2)}`;
+const KEYS = {
+  PRIMARY_KEY_1: secretKey("p1-"),
+  PRIMARY_KEY_2: secretKey("p2-"),
+  SECONDARY_KEY: secretKey("s-"),
+};
+const MESSAGES = [{ role: "user", content: "hi" }];
+const BUDGETS = {
+  deadline_ms: 20_000,
+  response_timeout_ms: 1500,
+  header_timeout_ms: 1500,
+  first_token_timeout_ms: 1500,
+  idle_timeout_ms: 1500,
+};
+
+let mock;
+let gw;
+let client;
+
+function config() {
+  const upstream = `${mock.url}/v1`;
+  const keys = ["PRIMARY_KEY_1", "PRIMARY_KEY_2"];
+  // Cooldowns are per scope (key|provider|KEY, model|…, endpoint|provider): each
+  // chain fails on its own copy of the primary provider, and the pinned tests use
+  // `primary` itself, so no test's cooldown shapes another's.
+  const providers = [
+    { name: "primary", dialect: "openai-compatible", base_url: upstream, keys },
+    { name: "secondary", dialect: "openai-compatible", base_url: upstream, keys: ["SECONDARY_KEY"] },
+  ];
+  const chains = [];
+  for (const [name, fault] of [
+    ["smart", "fault-503"],
+    ["smart-stream", "fault-529"],
+    ["cut", "fault-stream-cut"],
+    ["rotate", "fault-401"],
+  ]) {
+    providers.push({ name: `primary-${name}`, dialect: "openai-compatible", base_url: upstream, keys });
+    chains.push({
+      name,
+      targets: [
+        { provider: `primary-${name}`, model: fault },
+        { provider: "secondary", model: `ok-${name}` },
+      ],
+      budgets: BUDGETS,
+    });
+  }
+  return { providers, chains, defaults: { budgets: BUDGETS } };
+}
+
+before(async () => {
+  if (sdkMissing) return;
+  mock = await startMock();
+  gw = await startGateway({ config: config(), secrets: KEYS, tokens: [TOKEN] });
+  client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: TOKEN, maxRetries: 0, timeout: 30_000, fetch: recordingFetch });
+});
+
+after(async () => {
+  await gw?.stop();
+  await mock?.close();
+});
+
+function attempts(model) {
+  return mock.attempts().filter((a) => a.model === model);
+}
+
+describe("the openai SDK through the gateway", { skip: sdkMissing || false }, () => {
+  test("non-streaming create() through a failing primary gets the fallback's answer and model", async () => {
+    const { data, response } = await client.chat.completions.create({ model: "smart", messages: MESSAGES }).withResponse();
+    assert.equal(data.object, "chat.completion");
+    assert.equal(data.model, "ok-smart");
+    assert.equal(data.choices[0].message.content, "Hello from ok-smart");
+    assert.equal(data.choices[0].finish_reason, "stop");
+    assert.ok(data.usage.total_tokens > 0);
+    assert.equal(response.headers.get("x-llm-failover-target"), "secondary/ok-smart");
+    assert.equal(response.headers.get("content-type"), "application/json");
+    assert.equal(response.headers.get("x-llm-failover-attempts"), "primary-smart/fault-503=overloaded, primary-smart/fault-503=overloaded, secondary/ok-smart=ok");
+    assert.equal(attempts("fault-503").length, 2, "one retry on the primary");
+    assert.equal(attempts("ok-smart").length, 1);
+  });
+
+  test("streaming create() iterates chunks to the complete fallback text", async () => {
+    const stream = await client.chat.completions.create({ model: "smart-stream", messages: MESSAGES, stream: true });
+    let text = "";
+    const models = new Set();
+    let finish = null;
+    for await (const chunk of stream) {
+      models.add(chunk.model);
+      for (const c of chunk.choices) {
+        text += c.delta?.content ?? "";
+        finish = c.finish_reason ?? finish;
+      }
+    }
+    assert.equal(text, "Hello from ok-smart-stream");
+    assert.equal(finish, "stop");
+    assert.deepEqual([...models], ["ok-smart-stream"], "nothing of the failed primary");
+    assert.equal(attempts("fault-529").length, 2);
+    assert.equal(attempts("ok-smart-stream").length, 1);
+  });
+
+  test("key rotation and fallback are invisible to the SDK", async () => {
+    const r = await client.chat.completions.create({ model: "rotate", messages: MESSAGES });
+    assert.equal(r.model, "ok-rotate");
+    assert.deepEqual(
+      attempts("fault-401").map((a) => a.authorization),
+      [`Bearer ${KEYS.PRIMARY_KEY_1}`, `Bearer ${KEYS.PRIMARY_KEY_2}`],
+    );
+  });
+
+  test("a stream cut after it started raises in the iterator (never a silent, truncated success)", async () => {
+    const stream = await client.chat.completions.create({ model: "cut", messages: MESSAGES, stream: true });
+    let text = "";
+    let error;
+    try {
+      for await (const chunk of stream) {
+        for (const c of chunk.choices) text += c.delta?.content ?? "";
+      }
+    } catch (e) {
+      error = e;
+    }
+    assert.equal(text, "Hello from", "the partial content arrived");
+    assert.ok(error instanceof OpenAI.APIError, `an APIError, got ${error}`);
+    assert.match(error.message, /failed after the answer started/);
+    assert.equal(attempts("ok-cut").length, 0, "no fallback after commit");
+  });
+
+  test("a pinned request to a failing provider raises APIError with the upstream status", async () => {
+    await assert.rejects(
+      client.chat.completions.create({ model: "primary/fault-500", messages: MESSAGES }),
+      (e) => {
+        assert.ok(e instanceof OpenAI.APIError);
+        assert.ok(e instanceof OpenAI.InternalServerError);
+        assert.equal(e.status, 500);
+        assert.equal(e.type, "server_error", "the upstream's error body");
+        assert.match(e.message, /The server had an error processing your request/);
+        return true;
+      },
+    );
+    assert.equal(attempts("fault-500").length, 2);
+    assert.equal(attempts("ok-smart").length, 1, "nothing else reached (only the earlier test's one)");
+  });
+
+  test("a pinned streaming request raises the upstream status too", async () => {
+    await assert.rejects(
+      client.chat.completions.create({ model: "primary/fault-invalid-request", messages: MESSAGES, stream: true }),
+      (e) => {
+        assert.ok(e instanceof OpenAI.BadRequestError);
+        assert.equal(e.status, 400);
+        assert.equal(e.param, "max_tokens");
+        assert.equal(e.code, "integer_below_min_value");
+        return true;
+      },
+    );
+    assert.equal(attempts("fault-invalid-request").length, 1);
+  });
+
+  test("a wrong gateway token raises AuthenticationError; models.list() lists the chains", async () => {
+    const bad = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: "not-a-token", maxRetries: 0, fetch: recordingFetch });
+    await assert.rejects(bad.chat.completions.create({ model: "smart", messages: MESSAGES }), (e) => {
+      assert.ok(e instanceof OpenAI.AuthenticationError);
+      assert.equal(e.status, 401);
+      return true;
+    });
+    const ids = [];
+    for await (const m of client.models.list()) ids.push(m.id);
+    for (const name of ["smart", "smart-stream", "cut", "rotate", "primary-smart/fault-503"]) assert.ok(ids.includes(name), name);
+  });
+
+  test("no key in any response or log", async () => {
+    await sleep(100); // the recorder reads response copies asynchronously
+    assert.ok(transcript.length >= 7, `responses recorded: ${transcript.length}`);
+    assert.deepEqual(findLeaks(KEYS, { "wrangler logs": gw.logs() }), []);
+  });
+});
