@@ -921,41 +921,36 @@ impl FallbackRun {
         };
         let message = redact(&format!("{what} ({why}); {attempts}"), &[]);
         match self.last_failure.clone() {
-            Some((id, c)) if self.pinned => {
-                // A pinned request gets the provider's real error.
-                self.finish(
-                    now,
-                    table,
-                    RunFailure {
-                        kind: c.kind,
-                        message: format!("{message}; last error: {}", c.reason),
-                        http_status: c
-                            .status
-                            .filter(|s| (400..600).contains(s))
-                            .unwrap_or(if c.kind.is_request_error() { 400 } else { 502 }),
-                        // Only an HTTP error can be passed on as it came.
-                        propagate: c.status.filter(|s| (400..600).contains(s)).map(|_| id),
-                        after_commit: false,
-                        retry_after_ms: c.retry_after_ms,
-                    },
-                );
-            }
             Some((id, c)) => {
-                let status = if c.kind.is_request_error() {
-                    // A request error inside a 200 (an error object in the body, an
-                    // in-stream event) must not answer the client with a 2xx.
-                    c.status.filter(|s| (400..500).contains(s)).unwrap_or(400)
+                let http_error = c.status.filter(|s| (400..600).contains(s));
+                let (http_status, propagate) = if self.pinned {
+                    // A pinned request gets the provider's real error; only an HTTP
+                    // error can be passed on as it came.
+                    let fallback = if c.kind.is_request_error() { 400 } else { 502 };
+                    (http_error.unwrap_or(fallback), http_error.map(|_| id))
+                } else if c.kind.is_request_error() {
+                    // A request error no other target could take (a context overflow
+                    // with no larger window): the provider's own 4xx is the clearest
+                    // answer (clients detect `context_length_exceeded`). Inside a 200
+                    // (an error object, an in-stream event) it must not answer 2xx.
+                    let client = c.status.filter(|s| (400..500).contains(s));
+                    (client.unwrap_or(400), client.map(|_| id))
                 } else if matches!(
                     c.kind,
                     FailureKind::RateLimited | FailureKind::QuotaExhausted
                 ) {
                     // Every way out is limited: tell the client to slow down, as the
                     // providers did (OpenAI SDKs back off on 429).
-                    429
+                    (429, None)
                 } else if cooling_until.is_some() {
-                    503
+                    (503, None)
                 } else {
-                    502
+                    (502, None)
+                };
+                let retry_after_ms = if self.pinned {
+                    c.retry_after_ms
+                } else {
+                    cooling_ms.or(c.retry_after_ms)
                 };
                 self.finish(
                     now,
@@ -963,15 +958,10 @@ impl FallbackRun {
                     RunFailure {
                         kind: c.kind,
                         message: format!("{message}; last error: {}", c.reason),
-                        http_status: status,
-                        // A request error that no other target could take (a context
-                        // overflow with no larger window): the provider's own error is
-                        // the clearest answer (clients detect `context_length_exceeded`).
-                        propagate: (c.kind.is_request_error()
-                            && c.status.is_some_and(|s| (400..500).contains(&s)))
-                        .then_some(id),
+                        http_status,
+                        propagate,
                         after_commit: false,
-                        retry_after_ms: cooling_ms.or(c.retry_after_ms),
+                        retry_after_ms,
                     },
                 );
             }
