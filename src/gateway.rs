@@ -61,18 +61,20 @@ pub struct ChatRequest {
     pub body: Map<String, Value>,
 }
 
+/// The 413 for a body of `len` bytes (hosts call it early from `content-length`).
+pub fn body_too_large(len: usize) -> ApiError {
+    ApiError::new(
+        413,
+        "invalid_request_error",
+        format!("request body is {len} bytes; the limit is {MAX_REQUEST_BYTES} bytes"),
+    )
+    .code("request_too_large")
+}
+
 /// Parses and validates a `POST /v1/chat/completions` body.
 pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
     if body.len() > MAX_REQUEST_BYTES {
-        return Err(ApiError::new(
-            413,
-            "invalid_request_error",
-            format!(
-                "request body is {} bytes; the limit is {MAX_REQUEST_BYTES} bytes",
-                body.len()
-            ),
-        )
-        .code("request_too_large"));
+        return Err(body_too_large(body.len()));
     }
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::invalid(

@@ -235,6 +235,11 @@ async fn route(mut req: Request, env: &Env, ctx: Rc<Context>) -> worker::Result<
             if let Err(e) = check_auth(&req, env) {
                 return error_response(&e);
             }
+            // Refuse an oversized body before reading it.
+            let declared = req.headers().get("content-length").ok().flatten().and_then(|v| v.trim().parse::<usize>().ok());
+            if declared.is_some_and(|n| n > gateway::MAX_REQUEST_BYTES) {
+                return error_response(&gateway::body_too_large(declared.unwrap_or_default()));
+            }
             let body = req.bytes().await?;
             chat(&body, env, ctx).await
         }
