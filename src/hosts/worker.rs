@@ -741,14 +741,9 @@ async fn attempt(plan: &AttemptPlan, up: &gateway::UpstreamRequest, key: Option<
             Some(Err(_)) => return failed(Outcome::Transport(TransportFailure::StreamEndedEarly)),
             None => {
                 // The stream ended before any content.
-                let last = parser.finish();
-                let mut end = Vec::new();
-                end.extend(last);
-                for ev in &end {
-                    if let ChunkVerdict::Error(_) = inspector.inspect(ev, now()) {
-                        return failed(Outcome::StreamError {
-                            data: ev.data.clone(),
-                        });
+                if let Some(ev) = parser.finish() {
+                    if let ChunkVerdict::Error(_) = inspector.inspect(&ev, now()) {
+                        return failed(Outcome::StreamError { data: ev.data });
                     }
                 }
                 return failed(Outcome::Transport(TransportFailure::StreamEndedEarly));
@@ -839,45 +834,23 @@ impl StreamState {
         }
         self.finished = true;
         let t = now();
-        let failure_message = match &outcome {
-            AttemptOutcome::Failure(_) if why.is_some() => why,
-            AttemptOutcome::Failure(o) => Some(match o {
-                Outcome::Transport(t) => t.as_str().to_string(),
-                Outcome::StreamError { data } => {
-                    crate::classify::classify(
-                        self.plan.dialect,
-                        &Outcome::StreamError { data: data.clone() },
-                        t,
-                    )
-                    .reason
-                }
-                Outcome::InvalidSuccess { body } => body.clone(),
-                _ => "upstream failure".to_string(),
-            }),
-            _ => None,
-        };
         log_attempt(&self.plan, &outcome);
         let run = &mut self.run;
         let plan = &self.plan;
         with_isolate(|i| run.handle_outcome(t, &mut i.table, plan.attempt, outcome));
-        if let Some(why) = failure_message {
+        // The run classified the failure and wrote the message (`after_commit`).
+        if let Some(RunResult::Failed(f)) = self.run.result() {
             self.c.abort.abort();
             let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
-            let message = redact(
-                &format!(
+            let message = match why {
+                Some(why) => format!(
                     "the upstream stream from {}/{} failed after the answer started: {why}",
                     self.plan.provider, self.plan.model
                 ),
-                &secrets,
-            );
-            let kind = self
-                .run
-                .last_failure()
-                .map(|(_, c)| c.kind.as_str())
-                .unwrap_or("connection");
-            self.c
-                .events
-                .push_back(gateway::stream_error_event(kind, &message));
+                None => f.message.clone(),
+            };
+            let event = gateway::stream_error_event(f.kind.as_str(), &redact(&message, &secrets));
+            self.c.events.push_back(event);
         }
         schedule_kv_write(&self.env, &self.ctx);
     }
