@@ -303,14 +303,35 @@ export async function startGateway({
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** Parses SSE text into [{data, json?}] (comments dropped) and whether `[DONE]` came. */
-export function parseSse(text) {
+/** The user message every e2e request sends. */
+export const MESSAGES = [{ role: "user", content: "hi" }];
+
+/** A fresh gateway token for one test file. */
+export const gatewayToken = () => `gw-e2e-token-${Math.random().toString(36).slice(2)}`;
+
+/** Distinctive upstream key values (asserted never to leak), by secret name. */
+export function e2eKeys(extra = {}) {
+  return { PRIMARY_KEY_1: secretKey("p1-"), PRIMARY_KEY_2: secretKey("p2-"), SECONDARY_KEY: secretKey("s-"), ...extra };
+}
+
+/** Per-attempt timeouts short enough that silent or stalled upstreams resolve fast. */
+export const FAST_TIMEOUT_MS = 1500;
+export const FAST_TIMEOUTS = {
+  response_timeout_ms: FAST_TIMEOUT_MS,
+  header_timeout_ms: FAST_TIMEOUT_MS,
+  first_token_timeout_ms: FAST_TIMEOUT_MS,
+  idle_timeout_ms: FAST_TIMEOUT_MS,
+};
+
+/** Parses SSE text into [{data, json?}] (and {comment} entries with `comments`). */
+export function parseSse(text, { comments = false } = {}) {
   const events = [];
   for (const block of text.replace(/\r\n/g, "\n").split("\n\n")) {
     if (!block.trim()) continue;
     const data = [];
     for (const line of block.split("\n")) {
-      if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+      if (comments && line.startsWith(":")) events.push({ comment: line.slice(1).trim() });
+      else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
     }
     if (!data.length) continue;
     const d = data.join("\n");

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { startMockUpstream, maskKey } from "./mock-upstream.mjs";
+import { parseSse as parseSseText } from "./harness.mjs";
 
 const MOCK_PATH = fileURLToPath(new URL("./mock-upstream.mjs", import.meta.url));
 
@@ -28,29 +29,7 @@ function chat(model, { stream = false, headers = {}, path = "/v1/chat/completion
 }
 
 /** Parse a complete SSE text into events: {comment} | {data, json?}. */
-function parseSse(text) {
-  const events = [];
-  for (const block of text.split("\n\n")) {
-    if (!block.trim()) continue;
-    const lines = block.split("\n");
-    const data = [];
-    for (const line of lines) {
-      if (line.startsWith(":")) events.push({ comment: line.slice(1).trim() });
-      else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
-    }
-    if (data.length) {
-      const d = data.join("\n");
-      let json;
-      try {
-        json = JSON.parse(d);
-      } catch {
-        json = undefined;
-      }
-      events.push({ data: d, json });
-    }
-  }
-  return events;
-}
+const parseSse = (text) => parseSseText(text, { comments: true });
 
 /** Read a streaming body incrementally; returns {events, error, ended, times} (times = ms since t0 per event). */
 async function readSseIncrementally(res, { t0 = Date.now(), stopAfterMs = 10_000 } = {}) {

@@ -6,7 +6,7 @@
 
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
-import { startMock, startGateway, secretKey, findLeaks, recordingFetch, transcript, sleep } from "./harness.mjs";
+import { startMock, startGateway, findLeaks, recordingFetch, transcript, sleep, MESSAGES, gatewayToken, e2eKeys, FAST_TIMEOUTS } from "./harness.mjs";
 
 let OpenAI;
 let sdkMissing = "";
@@ -17,20 +17,9 @@ try {
   sdkMissing = `the openai package is not installed (npm install in the repo root): ${e.message}`;
 }
 
-const TOKEN = `gw-e2e-token-${Math.random().toString(36).slice(2)}`;
-const KEYS = {
-  PRIMARY_KEY_1: secretKey("p1-"),
-  PRIMARY_KEY_2: secretKey("p2-"),
-  SECONDARY_KEY: secretKey("s-"),
-};
-const MESSAGES = [{ role: "user", content: "hi" }];
-const BUDGETS = {
-  deadline_ms: 20_000,
-  response_timeout_ms: 1500,
-  header_timeout_ms: 1500,
-  first_token_timeout_ms: 1500,
-  idle_timeout_ms: 1500,
-};
+const TOKEN = gatewayToken();
+const KEYS = e2eKeys();
+const BUDGETS = { deadline_ms: 20_000, ...FAST_TIMEOUTS };
 
 let mock;
 let gw;

@@ -14,15 +14,10 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { startMock, startGateway, chat, request, secretKey, findLeaks, sleep } from "./harness.mjs";
+import { startMock, startGateway, chat, request, findLeaks, sleep, MESSAGES, gatewayToken, e2eKeys } from "./harness.mjs";
 
-const TOKEN = `gw-e2e-token-${Math.random().toString(36).slice(2)}`;
-const KEYS = {
-  PRIMARY_KEY_1: secretKey("p1-"),
-  PRIMARY_KEY_2: secretKey("p2-"),
-  SECONDARY_KEY: secretKey("s-"),
-};
-const MESSAGES = [{ role: "user", content: "hi" }];
+const TOKEN = gatewayToken();
+const KEYS = e2eKeys();
 const KV_SETTLE_MS = 2500;
 
 let mock;

@@ -27,28 +27,20 @@ import {
   parseAttemptsHeader,
   findLeaks,
   sleep,
+  MESSAGES,
+  gatewayToken,
+  e2eKeys,
+  FAST_TIMEOUTS,
+  FAST_TIMEOUT_MS,
 } from "./harness.mjs";
 
-const TOKEN = `gw-e2e-token-${Math.random().toString(36).slice(2)}`;
-const KEYS = {
-  PRIMARY_KEY_1: secretKey("p1-"),
-  PRIMARY_KEY_2: secretKey("p2-"),
-  SECONDARY_KEY: secretKey("s-"),
-  OTHER_KEY: secretKey("o-"),
-};
+const TOKEN = gatewayToken();
+const KEYS = e2eKeys({ OTHER_KEY: secretKey("o-") });
 const KEY_NAME = Object.fromEntries(Object.entries(KEYS).map(([name, value]) => [value, name]));
-const MESSAGES = [{ role: "user", content: "hi" }];
 
 // Short timeouts so silent/stalled upstreams resolve fast.
-const BUDGETS = {
-  max_attempts: 6,
-  deadline_ms: 30_000,
-  response_timeout_ms: 1500,
-  header_timeout_ms: 1500,
-  first_token_timeout_ms: 1500,
-  idle_timeout_ms: 1500,
-};
-const TIMEOUT_MS = 1500;
+const BUDGETS = { max_attempts: 6, deadline_ms: 30_000, ...FAST_TIMEOUTS };
+const TIMEOUT_MS = FAST_TIMEOUT_MS;
 
 // ── Scenarios ─────────────────────────────────────────────────────────────────
 //
