@@ -64,6 +64,12 @@ impl Entry {
     fn order_key(&self) -> (Timestamp, Timestamp, u32, Option<FailureKind>, &str) {
         (self.until, self.since, self.streak, self.kind, &self.reason)
     }
+    /// The merge rule, in one place: `self` replaces `current` when it is greater
+    /// in the order `(until, since, streak, kind, reason)` (so later `until` wins).
+    pub fn supersedes(&self, current: Option<&Entry>) -> bool {
+        current.map_or(true, |c| self.order_key() > c.order_key())
+    }
+
     pub fn is_closed(&self) -> bool {
         self.streak == 0
     }
@@ -144,12 +150,9 @@ impl Snapshot {
     pub fn join(&mut self, other: &Snapshot) -> bool {
         let mut changed = false;
         for (k, e) in &other.entries {
-            match self.entries.get(k) {
-                Some(mine) if mine.order_key() >= e.order_key() => {}
-                _ => {
-                    self.entries.insert(k.clone(), e.clone());
-                    changed = true;
-                }
+            if e.supersedes(self.entries.get(k)) {
+                self.entries.insert(k.clone(), e.clone());
+                changed = true;
             }
         }
         changed
@@ -350,23 +353,16 @@ impl CooldownTable {
     pub fn merge(&mut self, snapshot: &Snapshot) -> bool {
         let mut changed = false;
         for (k, e) in &snapshot.entries {
-            match self.slots.get_mut(k) {
-                Some(slot) if slot.entry.order_key() >= e.order_key() => {}
-                Some(slot) => {
-                    slot.entry = e.clone();
-                    slot.probe = None;
-                    changed = true;
-                }
-                None => {
-                    self.slots.insert(
-                        k.clone(),
-                        Slot {
-                            entry: e.clone(),
-                            probe: None,
-                        },
-                    );
-                    changed = true;
-                }
+            if e.supersedes(self.slots.get(k).map(|s| &s.entry)) {
+                // A newer state from elsewhere: any local probe lease is void.
+                self.slots.insert(
+                    k.clone(),
+                    Slot {
+                        entry: e.clone(),
+                        probe: None,
+                    },
+                );
+                changed = true;
             }
         }
         changed
