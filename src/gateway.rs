@@ -4,10 +4,12 @@
 //! call the same code.
 
 use crate::config::{Config, RouteError};
+use crate::cooldown::CooldownTable;
 use crate::provider::Dialect;
 use crate::redact::redact;
 use crate::run::{AttemptPlan, AttemptRecord, RunFailure};
 use serde_json::{json, Map, Value};
+use crate::Timestamp;
 
 /// The largest client request body accepted (bytes).
 pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
@@ -254,6 +256,26 @@ pub fn models_body(config: &Config) -> String {
         })
         .collect();
     json!({"object": "list", "data": data}).to_string()
+}
+
+/// `GET /v1/status` (and the browser package's `status()`): the scopes that are
+/// not closed at `now`, with their state, end of cooldown, streak and last failure.
+pub fn status_body(table: &CooldownTable, now: Timestamp) -> Value {
+    let open: Vec<Value> = table
+        .open_scopes(now)
+        .into_iter()
+        .map(|(scope, state, entry)| {
+            json!({
+                "scope": scope.as_str(),
+                "state": state,
+                "until": entry.until,
+                "streak": entry.streak,
+                "kind": entry.kind,
+                "reason": entry.reason,
+            })
+        })
+        .collect();
+    json!({"now": now, "scopes": open})
 }
 
 /// Compares two secrets in time independent of where they differ.

@@ -20,6 +20,7 @@ pub mod classify;
 pub mod config;
 pub mod cooldown;
 pub mod dry_run;
+pub mod explain;
 pub mod gateway;
 pub mod hosts;
 pub mod policy;

@@ -1,8 +1,8 @@
 //! The Cloudflare Worker: an OpenAI-compatible API in front of the core.
 //!
-//! A thin host. For each request it validates the body ([`crate::gateway`]), asks
-//! the run what to do ([`FallbackRun::poll_action`]), performs it with `fetch`
-//! under an abort signal, feeds the outcome back, and answers the client. The
+//! A thin host. For each request it validates the body ([`crate::gateway`]), lets
+//! the shared [`fetch::Driver`] run the chain (the same driver the browser package
+//! uses), and turns where it stopped into an HTTP answer or an SSE stream. The
 //! cooldown table lives per isolate and is shared with other isolates through the
 //! `COOLDOWNS` KV namespace: read and merged at most once a second on the request
 //! path (with a short timeout), written only when a local event changed it,
@@ -21,25 +21,21 @@
 //! - `CORS_ORIGINS` (var): `*` or a comma-separated list of allowed origins.
 //! - `COOLDOWNS` (KV binding): the shared cooldown snapshot.
 
-use crate::classify::{inspect_completion, Outcome, TransportFailure};
+use super::fetch::{self, Driven, Driver, LiveStream, StreamItem};
+use crate::classify::Outcome;
 use crate::config::Config;
 use crate::cooldown::{CooldownTable, Snapshot};
-use crate::gateway::{self, ApiError, KeyHeader};
+use crate::gateway::{self, ApiError};
 use crate::redact::redact;
-use crate::run::{
-    Action, AttemptOutcome, AttemptPlan, FallbackRun, RunFailure, RunOptions, RunResult,
-};
-use crate::sse::{ChunkVerdict, SseParser, StreamEnd, StreamInspector};
+use crate::run::{AttemptOutcome, AttemptPlan, FallbackRun, RunFailure, RunOptions};
 use crate::Timestamp;
 use futures_util::future::{select, Either};
-use futures_util::StreamExt;
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::Duration;
 use worker::{
-    console_error, console_log, event, ByteStream, Context, Date, Delay, Env, Fetch, Headers,
-    Method, Request, RequestInit, Response,
+    console_error, console_log, event, Context, Date, Delay, Env, Headers, Method, Request,
+    Response,
 };
 
 const DEV_CONFIG: &str = include_str!("../../config/dev.json");
@@ -54,8 +50,6 @@ const KV_WRITE_INTERVAL_MS: u64 = 1_000;
 /// KV's minimum `expirationTtl` is 60 s; entries older than the table's retention
 /// are pruned anyway.
 const KV_TTL_SECONDS: u64 = 3_600;
-/// An upstream error body is read this far.
-const MAX_ERROR_BODY: usize = 64 * 1024;
 
 fn now() -> Timestamp {
     Date::now().as_millis()
@@ -228,7 +222,7 @@ async fn route(mut req: Request, env: &Env, ctx: Rc<Context>) -> worker::Result<
             }
             sync_from_kv(env, true).await;
             let t = now();
-            let body = with_isolate(|i| status_body(&i.table, t)).unwrap_or_default();
+            let body = with_isolate(|i| gateway::status_body(&i.table, t).to_string()).unwrap_or_default();
             json_response(200, body)
         }
         (Method::Post, "/v1/chat/completions") => {
@@ -251,24 +245,6 @@ async fn route(mut req: Request, env: &Env, ctx: Rc<Context>) -> worker::Result<
                 .code("not_found"),
         ),
     }
-}
-
-fn status_body(table: &CooldownTable, now: Timestamp) -> String {
-    let open: Vec<serde_json::Value> = table
-        .open_scopes(now)
-        .into_iter()
-        .map(|(scope, state, entry)| {
-            serde_json::json!({
-                "scope": scope.as_str(),
-                "state": state,
-                "until": entry.until,
-                "streak": entry.streak,
-                "kind": entry.kind,
-                "reason": entry.reason,
-            })
-        })
-        .collect();
-    serde_json::json!({"now": now, "scopes": open}).to_string()
 }
 
 // ---------------------------------------------------------------------------
@@ -368,11 +344,32 @@ fn schedule_kv_write(env: &Env, ctx: &Context) {
 // ---------------------------------------------------------------------------
 // Chat completions
 
-/// What the host keeps of a failed upstream response, to pass it on unchanged.
-struct UpstreamError {
-    attempt: crate::run::AttemptId,
-    status: u16,
-    body: String,
+/// The Worker as a [`fetch::Host`]: the isolate's table, secrets from `env`, logs
+/// to the console.
+struct WorkerHost {
+    env: Env,
+}
+
+impl fetch::Host for WorkerHost {
+    fn now(&self) -> Timestamp {
+        now()
+    }
+
+    fn with_table<R>(&self, f: impl FnOnce(&mut CooldownTable) -> R) -> Option<R> {
+        with_isolate(|i| f(&mut i.table))
+    }
+
+    fn secret(&self, name: &str) -> Option<String> {
+        let value = string_var(&self.env, name);
+        if value.is_none() {
+            console_error!("llm-failover: secret `{name}` is not set");
+        }
+        value
+    }
+
+    fn on_attempt(&self, plan: &AttemptPlan, outcome: &AttemptOutcome) {
+        log_attempt(plan, outcome);
+    }
 }
 
 async fn chat(body: &[u8], env: &Env, ctx: Rc<Context>) -> worker::Result<Response> {
@@ -390,146 +387,50 @@ async fn chat(body: &[u8], env: &Env, ctx: Rc<Context>) -> worker::Result<Respon
     };
     sync_from_kv(env, false).await;
 
-    let start = now();
     let run_id = with_isolate(|i| {
         i.next_run_id += 1;
         i.next_run_id
     })
     .unwrap_or(1);
     let seed = (js_sys::Math::random() * (u64::MAX as f64)) as u64;
-    let mut run = FallbackRun::new(
+    let run = FallbackRun::new(
         route,
         RunOptions {
-            now: start,
+            now: now(),
             seed,
             run_id,
             stream: req.stream,
         },
     );
-    let mut secrets: Vec<String> = Vec::new();
-    let mut last_error: Option<UpstreamError> = None;
-
-    loop {
-        let t = now();
-        let action = with_isolate(|i| run.poll_action(t, &mut i.table));
-        let Some(action) = action else {
-            return error_response(&ApiError::new(
-                500,
-                "server_error",
-                "gateway state unavailable",
-            ));
-        };
-        match action {
-            Action::Finished(RunResult::Success { .. }) => {
-                // Non-streaming successes return from inside the loop; a finished
-                // success here means a stream ended (handled by the stream itself).
-                return error_response(&ApiError::new(
-                    500,
-                    "server_error",
-                    "run finished without a response",
-                ));
-            }
-            Action::Finished(RunResult::Failed(f)) => {
-                schedule_kv_write(env, &ctx);
-                return failure_response(&f, last_error.as_ref(), &secrets, &run);
-            }
-            Action::Wait { until } => {
-                let wait = until.saturating_sub(now()).max(1);
-                Delay::from(Duration::from_millis(wait)).await;
-            }
-            Action::Send(plan) => {
-                let key = match plan.key.as_deref() {
-                    None => None,
-                    Some(name) => match string_var(env, name) {
-                        Some(k) => {
-                            secrets.push(k.clone());
-                            Some(k)
-                        }
-                        None => {
-                            // The config names a key the Worker does not have: an auth
-                            // failure of that key (rotation moves on), said plainly.
-                            console_error!(
-                                "llm-failover: secret `{name}` (provider {}) is not set",
-                                plan.provider
-                            );
-                            let outcome = Outcome::Http {
-                                status: 401,
-                                headers: vec![],
-                                body: format!(
-                                    r#"{{"error":{{"message":"the gateway has no secret named `{name}` for provider `{}`","type":"authentication_error"}}}}"#,
-                                    plan.provider
-                                ),
-                            };
-                            let t = now();
-                            with_isolate(|i| {
-                                run.handle_outcome(
-                                    t,
-                                    &mut i.table,
-                                    plan.attempt,
-                                    AttemptOutcome::Failure(outcome),
-                                )
-                            });
-                            continue;
-                        }
-                    },
-                };
-                let upstream = gateway::upstream_request(&plan, &req);
-                match attempt(&plan, &upstream, key.as_deref()).await {
-                    Attempt::Done {
-                        outcome,
-                        error_body,
-                    } => {
-                        if let (AttemptOutcome::Failure(Outcome::Http { status, .. }), Some(body)) =
-                            (&outcome, error_body)
-                        {
-                            last_error = Some(UpstreamError {
-                                attempt: plan.attempt,
-                                status: *status,
-                                body,
-                            });
-                        }
-                        log_attempt(&plan, &outcome);
-                        let t = now();
-                        with_isolate(|i| {
-                            run.handle_outcome(t, &mut i.table, plan.attempt, outcome)
-                        });
-                    }
-                    Attempt::Answer { body } => {
-                        let t = now();
-                        with_isolate(|i| {
-                            run.handle_outcome(
-                                t,
-                                &mut i.table,
-                                plan.attempt,
-                                AttemptOutcome::Success,
-                            )
-                        });
-                        log_attempt(&plan, &AttemptOutcome::Success);
-                        schedule_kv_write(env, &ctx);
-                        let headers = trace_headers(&run, &plan)?;
-                        headers.set("content-type", "application/json")?;
-                        return Ok(Response::ok(body)?.with_headers(headers));
-                    }
-                    Attempt::Stream(committed) => {
-                        let t = now();
-                        with_isolate(|i| {
-                            run.handle_outcome(
-                                t,
-                                &mut i.table,
-                                plan.attempt,
-                                AttemptOutcome::Committed,
-                            )
-                        });
-                        let headers = trace_headers(&run, &plan)?;
-                        headers.set("content-type", "text/event-stream; charset=utf-8")?;
-                        headers.set("cache-control", "no-cache")?;
-                        let stream =
-                            client_stream(committed, run, plan, secrets, env.clone(), ctx.clone());
-                        return Ok(Response::from_stream(stream)?.with_headers(headers));
-                    }
-                }
-            }
+    let host = WorkerHost { env: env.clone() };
+    match Driver::new(host, run, None).drive(&req).await {
+        Driven::Answer { driver, plan, body } => {
+            schedule_kv_write(env, &ctx);
+            let headers = trace_headers(&driver.run, &plan)?;
+            headers.set("content-type", "application/json")?;
+            Ok(Response::ok(body)?.with_headers(headers))
         }
+        Driven::Stream(live) => {
+            let headers = trace_headers(&live.d.run, &live.plan)?;
+            headers.set("content-type", "text/event-stream; charset=utf-8")?;
+            headers.set("cache-control", "no-cache")?;
+            let stream = client_stream(live, env.clone(), ctx.clone());
+            Ok(Response::from_stream(stream)?.with_headers(headers))
+        }
+        Driven::Failed {
+            driver,
+            failure,
+            upstream,
+        } => {
+            schedule_kv_write(env, &ctx);
+            failure_response(&failure, upstream, &driver)
+        }
+        // The Worker passes no signal: a client that goes away drops the request.
+        Driven::Cancelled { .. } | Driven::Unavailable => error_response(&ApiError::new(
+            500,
+            "server_error",
+            "gateway state unavailable",
+        )),
     }
 }
 
@@ -566,20 +467,18 @@ fn trace_headers(run: &FallbackRun, plan: &AttemptPlan) -> worker::Result<Header
 
 fn failure_response(
     f: &RunFailure,
-    last: Option<&UpstreamError>,
-    secrets: &[String],
-    run: &FallbackRun,
+    upstream: Option<(u16, String)>,
+    driver: &Driver<WorkerHost>,
 ) -> worker::Result<Response> {
-    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
-    let upstream = last
-        .filter(|e| Some(e.attempt) == f.propagate)
-        .map(|e| (e.status, e.body.as_str()));
-    let (status, body) = gateway::failure_response(f, upstream, &secrets);
+    let upstream = upstream
+        .as_ref()
+        .map(|(status, body)| (*status, body.as_str()));
+    let (status, body) = gateway::failure_response(f, upstream, &driver.secret_refs());
     let headers = Headers::new();
     headers.set("content-type", "application/json")?;
     headers.set(
         "x-llm-failover-attempts",
-        &gateway::attempts_header(run.attempts()),
+        &gateway::attempts_header(driver.run.attempts()),
     )?;
     if let Some(ms) = f.retry_after_ms {
         headers.set("retry-after", &ms.div_ceil(1000).max(1).to_string())?;
@@ -589,379 +488,31 @@ fn failure_response(
         .with_headers(headers))
 }
 
-// ---------------------------------------------------------------------------
-// One upstream attempt
-
-enum Attempt {
-    /// The attempt ended (a failure, to be fed to the run). `error_body` is the
-    /// upstream's error body when it answered with an HTTP error.
-    Done {
-        outcome: AttemptOutcome,
-        error_body: Option<String>,
-    },
-    /// A complete non-streaming answer.
-    Answer { body: String },
-    /// A stream whose first content arrived: commit to it.
-    Stream(Committed),
-}
-
-/// A stream the client will receive: what was read so far, and the rest.
-struct Committed {
-    events: VecDeque<String>,
-    upstream: ByteStream,
-    parser: SseParser,
-    inspector: StreamInspector,
-    abort: web_sys::AbortController,
-}
-
-fn transport_kind(message: &str) -> TransportFailure {
-    let m = message.to_ascii_lowercase();
-    if m.contains("refused") {
-        TransportFailure::ConnectionRefused
-    } else if m.contains("dns") || m.contains("resolve") || m.contains("not found") {
-        TransportFailure::Dns
-    } else if m.contains("tls") || m.contains("ssl") || m.contains("certificate") {
-        TransportFailure::Tls
-    } else {
-        TransportFailure::ResetBeforeHeaders
-    }
-}
-
-fn failed(outcome: Outcome) -> Attempt {
-    Attempt::Done {
-        outcome: AttemptOutcome::Failure(outcome),
-        error_body: None,
-    }
-}
-
-async fn with_timeout<F: std::future::Future>(ms: u64, f: F) -> Option<F::Output> {
-    match select(
-        Box::pin(f),
-        Box::pin(Delay::from(Duration::from_millis(ms.max(1)))),
-    )
-    .await
-    {
-        Either::Left((v, _)) => Some(v),
-        Either::Right(_) => None,
-    }
-}
-
-async fn attempt(plan: &AttemptPlan, up: &gateway::UpstreamRequest, key: Option<&str>) -> Attempt {
-    let headers = Headers::new();
-    for (k, v) in &up.headers {
-        let _ = headers.set(k, v);
-    }
-    if let Some(key) = key {
-        let _ = match up.key_header {
-            KeyHeader::Bearer => headers.set("authorization", &format!("Bearer {key}")),
-            KeyHeader::ApiKey => headers.set("api-key", key),
-        };
-    }
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(up.body.clone().into()));
-    let request = match Request::new_with_init(&up.url, &init) {
-        Ok(r) => r,
-        Err(_) => return failed(Outcome::Transport(TransportFailure::Dns)),
-    };
-    let Ok(controller) = web_sys::AbortController::new() else {
-        return failed(Outcome::Transport(TransportFailure::ResetBeforeHeaders));
-    };
-    let signal = worker::AbortSignal::from(controller.signal());
-    let fetch = Fetch::Request(request);
-    let sent = with_timeout(plan.header_timeout_ms, fetch.send_with_signal(&signal)).await;
-    let mut resp = match sent {
-        None => {
-            controller.abort();
-            return failed(Outcome::Transport(TransportFailure::HeaderTimeout));
-        }
-        Some(Err(e)) => return failed(Outcome::Transport(transport_kind(&e.to_string()))),
-        Some(Ok(r)) => r,
-    };
-    let status = resp.status_code();
-    let response_headers: Vec<(String, String)> = resp.headers().entries().collect();
-    if !(200..300).contains(&status) {
-        let body = with_timeout(plan.idle_timeout_ms, resp.text()).await;
-        let body = match body {
-            Some(Ok(b)) => truncate(b, MAX_ERROR_BODY),
-            _ => String::new(),
-        };
-        controller.abort();
-        let outcome = Outcome::Http {
-            status,
-            headers: response_headers,
-            body: body.clone(),
-        };
-        return Attempt::Done {
-            outcome: AttemptOutcome::Failure(outcome),
-            error_body: Some(body),
-        };
-    }
-    if !plan.stream {
-        // Non-streaming: the body arrives within what is left of the response timeout.
-        let body = match with_timeout(plan.header_timeout_ms, resp.text()).await {
-            None => {
-                controller.abort();
-                return failed(Outcome::Transport(TransportFailure::HeaderTimeout));
-            }
-            Some(Err(_)) => return failed(Outcome::Transport(TransportFailure::StreamEndedEarly)),
-            Some(Ok(b)) => b,
-        };
-        return match inspect_completion(plan.dialect, &body, now()) {
-            None => Attempt::Answer { body },
-            Some(_) => failed(Outcome::InvalidSuccess {
-                body: truncate(body, MAX_ERROR_BODY),
-            }),
-        };
-    }
-    // Streaming: read until the first content chunk before committing.
-    let mut upstream = match resp.stream() {
-        Ok(s) => s,
-        Err(_) => return failed(Outcome::Transport(TransportFailure::StreamEndedEarly)),
-    };
-    let mut parser = SseParser::new();
-    let mut inspector = StreamInspector::new(plan.dialect);
-    let mut events: VecDeque<String> = VecDeque::new();
-    // One timer for the whole wait: `Date.now()` in a Worker only moves on some
-    // I/O, so "time left" cannot be recomputed between chunks.
-    let mut first_token_timer = Box::pin(Delay::from(Duration::from_millis(
-        plan.first_token_timeout_ms.max(1),
-    )));
-    loop {
-        let chunk = match select(upstream.next(), first_token_timer.as_mut()).await {
-            Either::Right(_) => {
-                controller.abort();
-                return failed(Outcome::Transport(TransportFailure::FirstTokenTimeout));
-            }
-            Either::Left((c, _)) => c,
-        };
-        let parsed = match chunk {
-            Some(Ok(bytes)) => parser.push(&bytes),
-            Some(Err(_)) => return failed(Outcome::Transport(TransportFailure::StreamEndedEarly)),
-            None => {
-                // The stream ended before any content.
-                if let Some(ev) = parser.finish() {
-                    if let ChunkVerdict::Error(_) = inspector.inspect(&ev, now()) {
-                        return failed(Outcome::StreamError { data: ev.data });
-                    }
-                }
-                return failed(Outcome::Transport(TransportFailure::StreamEndedEarly));
-            }
-        };
-        let evs = match parsed {
-            Ok(evs) => evs,
-            Err(e) => {
-                controller.abort();
-                return failed(Outcome::InvalidSuccess { body: e.0 });
-            }
-        };
-        let mut commit = false;
-        for ev in evs {
-            match inspector.inspect(&ev, now()) {
-                ChunkVerdict::Error(_) => {
-                    controller.abort();
-                    return failed(Outcome::StreamError { data: ev.data });
-                }
-                ChunkVerdict::Malformed(why) => {
-                    controller.abort();
-                    return failed(Outcome::InvalidSuccess { body: why });
-                }
-                ChunkVerdict::Done => {
-                    if !commit {
-                        // `[DONE]` before any content: an empty, unusable answer.
-                        return failed(Outcome::InvalidSuccess {
-                            body: "stream ended with [DONE] before any content".into(),
-                        });
-                    }
-                    events.push_back(gateway::DONE_EVENT.to_string());
-                }
-                ChunkVerdict::Content => {
-                    commit = true;
-                    events.push_back(format!("data: {}\n\n", ev.data));
-                }
-                ChunkVerdict::Empty => events.push_back(format!("data: {}\n\n", ev.data)),
-            }
-        }
-        if commit {
-            return Attempt::Stream(Committed {
-                events,
-                upstream,
-                parser,
-                inspector,
-                abort: controller,
-            });
-        }
-    }
-}
-
-fn truncate(mut s: String, max: usize) -> String {
-    if s.len() > max {
-        let mut end = max;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        s.truncate(end);
-    }
-    s
-}
-
-// ---------------------------------------------------------------------------
-// The committed stream
-
-struct StreamState {
-    c: Committed,
-    /// Fires at the request's deadline (a real timer, see `attempt`).
-    deadline: std::pin::Pin<Box<Delay>>,
-    run: FallbackRun,
-    plan: AttemptPlan,
-    secrets: Vec<String>,
-    env: Env,
-    ctx: Rc<Context>,
-    finished: bool,
-}
-
-impl StreamState {
-    /// Ends the run with `outcome` and queues the final events for the client.
-    fn end(&mut self, outcome: AttemptOutcome) {
-        self.end_because(outcome, None);
-    }
-
-    /// Like [`StreamState::end`], with an explicit reason for the client's error event.
-    fn end_because(&mut self, outcome: AttemptOutcome, why: Option<String>) {
-        if self.finished {
-            return;
-        }
-        self.finished = true;
-        let t = now();
-        log_attempt(&self.plan, &outcome);
-        let run = &mut self.run;
-        let plan = &self.plan;
-        with_isolate(|i| run.handle_outcome(t, &mut i.table, plan.attempt, outcome));
-        // The run classified the failure and wrote the message (`after_commit`).
-        if let Some(RunResult::Failed(f)) = self.run.result() {
-            self.c.abort.abort();
-            let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
-            let message = match why {
-                Some(why) => format!(
-                    "the upstream stream from {}/{} failed after the answer started: {why}",
-                    self.plan.provider, self.plan.model
-                ),
-                None => f.message.clone(),
-            };
-            let event = gateway::stream_error_event(f.kind.as_str(), &redact(&message, &secrets));
-            self.c.events.push_back(event);
-        }
-        schedule_kv_write(&self.env, &self.ctx);
-    }
-}
-
+/// The committed stream as SSE bytes for the client; the KV write is scheduled
+/// once the run has ended.
 fn client_stream(
-    c: Committed,
-    run: FallbackRun,
-    plan: AttemptPlan,
-    secrets: Vec<String>,
+    live: LiveStream<WorkerHost>,
     env: Env,
     ctx: Rc<Context>,
 ) -> impl futures_util::Stream<Item = worker::Result<Vec<u8>>> {
-    let left = run.deadline().saturating_sub(now()).max(1);
-    let deadline = Box::pin(Delay::from(Duration::from_millis(left)));
-    let state = StreamState {
-        c,
-        deadline,
-        run,
-        plan,
-        secrets,
-        env,
-        ctx,
-        finished: false,
-    };
-    futures_util::stream::unfold(state, |mut s| async move {
-        loop {
-            if let Some(ev) = s.c.events.pop_front() {
-                return Some((Ok(ev.into_bytes()), s));
+    futures_util::stream::unfold(
+        (live, env, ctx, false),
+        |(mut live, env, ctx, scheduled)| async move {
+            let item = live.next().await;
+            let mut scheduled = scheduled;
+            if live.is_finished() && !scheduled {
+                schedule_kv_write(&env, &ctx);
+                scheduled = true;
             }
-            if s.finished {
-                return None;
-            }
-            // The request's deadline bounds a stream too; between chunks the idle
-            // timeout does.
-            let idle = Delay::from(Duration::from_millis(s.plan.idle_timeout_ms.max(1)));
-            let read = s.c.upstream.next();
-            let chunk = match select(read, select(idle, s.deadline.as_mut())).await {
-                Either::Left((c, _)) => Some(c),
-                Either::Right((Either::Left(_), _)) => None,
-                Either::Right((Either::Right(_), _)) => {
-                    let why = format!(
-                        "the request deadline of {} ms was reached while streaming",
-                        s.run.chain().budgets.deadline_ms
-                    );
-                    let timeout = Outcome::Transport(TransportFailure::StreamIdleTimeout);
-                    s.end_because(AttemptOutcome::Failure(timeout), Some(why));
-                    continue;
+            let bytes = match item? {
+                StreamItem::Data(data) => format!("data: {data}\n\n"),
+                StreamItem::Done => gateway::DONE_EVENT.to_string(),
+                StreamItem::Error { kind, message } => {
+                    gateway::stream_error_event(kind.as_str(), &message)
                 }
+                StreamItem::Cancelled => return None,
             };
-            match chunk {
-                None => s.end(AttemptOutcome::Failure(Outcome::Transport(
-                    TransportFailure::StreamIdleTimeout,
-                ))),
-                Some(Some(Err(_))) => s.end(AttemptOutcome::Failure(Outcome::Transport(
-                    TransportFailure::StreamEndedEarly,
-                ))),
-                Some(None) => {
-                    if let Some(ev) = s.c.parser.finish() {
-                        forward(&mut s, ev);
-                    }
-                    if !s.finished {
-                        match s.c.inspector.end() {
-                            StreamEnd::Complete { saw_done } => {
-                                if !saw_done {
-                                    s.c.events.push_back(gateway::DONE_EVENT.to_string());
-                                }
-                                s.end(AttemptOutcome::Success);
-                            }
-                            StreamEnd::Truncated => s.end(AttemptOutcome::Failure(
-                                Outcome::Transport(TransportFailure::StreamEndedEarly),
-                            )),
-                        }
-                    }
-                }
-                Some(Some(Ok(bytes))) => match s.c.parser.push(&bytes) {
-                    Ok(evs) => {
-                        for ev in evs {
-                            forward(&mut s, ev);
-                            if s.finished {
-                                break;
-                            }
-                        }
-                    }
-                    Err(e) => s.end(AttemptOutcome::Failure(Outcome::InvalidSuccess {
-                        body: e.0,
-                    })),
-                },
-            }
-        }
-    })
-}
-
-/// Passes one upstream event on, or ends the stream on an error or a malformed chunk.
-fn forward(s: &mut StreamState, ev: crate::sse::SseEvent) {
-    if s.finished {
-        return;
-    }
-    match s.c.inspector.inspect(&ev, now()) {
-        ChunkVerdict::Content | ChunkVerdict::Empty => {
-            s.c.events.push_back(format!("data: {}\n\n", ev.data))
-        }
-        ChunkVerdict::Done => {
-            s.c.events.push_back(gateway::DONE_EVENT.to_string());
-            s.end(AttemptOutcome::Success);
-        }
-        ChunkVerdict::Error(_) => s.end(AttemptOutcome::Failure(Outcome::StreamError {
-            data: ev.data,
-        })),
-        ChunkVerdict::Malformed(why) => s.end(AttemptOutcome::Failure(Outcome::InvalidSuccess {
-            body: format!("malformed chunk: {why}"),
-        })),
-    }
+            Some((Ok(bytes.into_bytes()), (live, env, ctx, scheduled)))
+        },
+    )
 }
