@@ -588,14 +588,15 @@ fn scan(facts: &Facts) -> u32 {
     bits
 }
 
-/// The messages and words as one lower-case text (for number and duration parsing).
+/// The messages and words as one lower-case text (for number and duration parsing;
+/// the cues are ASCII, so ASCII case folding is enough).
 fn lower_text(facts: &Facts) -> String {
     let mut t = String::new();
     for m in &facts.messages {
         if !t.is_empty() {
             t.push_str(" | ");
         }
-        t.push_str(&truncate_str(m, MAX_SCAN_BYTES).to_lowercase());
+        t.push_str(&truncate_str(m, MAX_SCAN_BYTES).to_ascii_lowercase());
     }
     t
 }

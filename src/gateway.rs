@@ -8,8 +8,8 @@ use crate::cooldown::CooldownTable;
 use crate::provider::Dialect;
 use crate::redact::redact;
 use crate::run::{AttemptPlan, AttemptRecord, RunFailure};
-use serde_json::{json, Map, Value};
 use crate::Timestamp;
+use serde_json::{json, Map, Value};
 
 /// The largest client request body accepted (bytes).
 pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;

@@ -24,7 +24,9 @@ const SECRET_BACKUP: &str = "sk-browser-test-BACKUP-4e8d1a6c0f2b";
 fn mock() -> &'static str {
     match option_env!("LLM_FAILOVER_MOCK_URL") {
         Some(u) => u,
-        None => panic!("LLM_FAILOVER_MOCK_URL is not set: run these tests with scripts/test-browser"),
+        None => {
+            panic!("LLM_FAILOVER_MOCK_URL is not set: run these tests with scripts/test-browser")
+        }
     }
 }
 
@@ -160,13 +162,19 @@ fn now() -> f64 {
 
 fn no_secrets(v: &Value) {
     let text = v.to_string();
-    assert!(!text.contains(SECRET_FLAKY) && !text.contains(SECRET_BACKUP), "a key leaked: {text}");
+    assert!(
+        !text.contains(SECRET_FLAKY) && !text.contains(SECRET_BACKUP),
+        "a key leaked: {text}"
+    );
 }
 
 #[wasm_bindgen_test]
 async fn a_503_falls_back_to_the_next_target() {
     clear_mock().await;
-    let gw = gateway(&config(&["flaky/fault-503", "backup/backup-model"], fast()), None);
+    let gw = gateway(
+        &config(&["flaky/fault-503", "backup/backup-model"], fast()),
+        None,
+    );
     let out = chat(&gw, "c").await.expect("the fallback answers");
     assert_eq!(out["target"], "backup/backup-model");
     assert_eq!(
@@ -176,7 +184,11 @@ async fn a_503_falls_back_to_the_next_target() {
     // One retry of the overloaded target, then the fallback.
     assert_eq!(
         attempt_kinds(&out["attempts"]),
-        ["flaky/fault-503=overloaded", "flaky/fault-503=overloaded", "backup/backup-model=ok"]
+        [
+            "flaky/fault-503=overloaded",
+            "flaky/fault-503=overloaded",
+            "backup/backup-model=ok"
+        ]
     );
     // The mock saw those three requests, each with its provider's key.
     let seen = mock_attempts().await;
@@ -188,30 +200,48 @@ async fn a_503_falls_back_to_the_next_target() {
 async fn a_429_with_retry_after_is_waited_for_then_retried() {
     clear_mock().await;
     let gw = gateway(
-        &config(&["flaky/fault-429-retry-after-1", "backup/backup-model"], fast()),
+        &config(
+            &["flaky/fault-429-retry-after-1", "backup/backup-model"],
+            fast(),
+        ),
         None,
     );
     let t0 = now();
     let out = chat(&gw, "c").await.expect("answers");
     let elapsed = now() - t0;
     let kinds = attempt_kinds(&out["attempts"]);
-    assert_eq!(kinds.first().map(String::as_str), Some("flaky/fault-429-retry-after-1=rate_limited"));
-    assert_eq!(kinds.last().map(String::as_str), Some("backup/backup-model=ok"));
+    assert_eq!(
+        kinds.first().map(String::as_str),
+        Some("flaky/fault-429-retry-after-1=rate_limited")
+    );
+    assert_eq!(
+        kinds.last().map(String::as_str),
+        Some("backup/backup-model=ok")
+    );
     // The retry waited for the hinted second: a wait in the trace, and real time.
     let trace = out["trace"].as_array().unwrap();
     let wait = trace
         .iter()
         .find(|e| e["event"] == "retry" || e["event"] == "wait")
         .expect("a retry wait in the trace");
-    assert!(wait["until"].as_f64().unwrap() - wait["at"].as_f64().unwrap() >= 1000.0, "{wait}");
-    assert!(elapsed >= 1000.0, "the retry did not wait for Retry-After: {elapsed} ms");
+    assert!(
+        wait["until"].as_f64().unwrap() - wait["at"].as_f64().unwrap() >= 1000.0,
+        "{wait}"
+    );
+    assert!(
+        elapsed >= 1000.0,
+        "the retry did not wait for Retry-After: {elapsed} ms"
+    );
     let retried = kinds.iter().filter(|k| k.starts_with("flaky/")).count();
     assert_eq!(retried, 2, "one retry on the same target: {kinds:?}");
 }
 
 #[wasm_bindgen_test]
 async fn a_reset_connection_falls_back() {
-    let gw = gateway(&config(&["flaky/fault-reset", "backup/backup-model"], fast()), None);
+    let gw = gateway(
+        &config(&["flaky/fault-reset", "backup/backup-model"], fast()),
+        None,
+    );
     let out = chat(&gw, "c").await.expect("answers");
     assert_eq!(out["target"], "backup/backup-model");
     let kinds = attempt_kinds(&out["attempts"]);
@@ -221,7 +251,10 @@ async fn a_reset_connection_falls_back() {
 #[wasm_bindgen_test]
 async fn a_first_token_timeout_falls_back_before_commit() {
     let gw = gateway(
-        &config(&["flaky/fault-slow-first-token-5000", "backup/backup-model"], fast()),
+        &config(
+            &["flaky/fault-slow-first-token-5000", "backup/backup-model"],
+            fast(),
+        ),
         None,
     );
     let t0 = now();
@@ -238,11 +271,17 @@ async fn a_first_token_timeout_falls_back_before_commit() {
 
 #[wasm_bindgen_test]
 async fn a_stream_cut_after_commit_is_an_error_not_a_success() {
-    let gw = gateway(&config(&["flaky/fault-stream-cut", "backup/backup-model"], fast()), None);
+    let gw = gateway(
+        &config(&["flaky/fault-stream-cut", "backup/backup-model"], fast()),
+        None,
+    );
     let s = stream(&gw, "c").await.expect("commits to the first target");
     assert_eq!(s.target(), "flaky/fault-stream-cut");
     let (chunks, end) = drain(&s).await;
-    assert!(!text_of(&chunks).is_empty(), "content arrived before the cut");
+    assert!(
+        !text_of(&chunks).is_empty(),
+        "content arrived before the cut"
+    );
     let err = end.expect_err("a cut stream must end with an error");
     assert_eq!(err["class"], "stream");
     assert_eq!(err["kind"], "connection", "{err}");
@@ -254,7 +293,10 @@ async fn a_stream_cut_after_commit_is_an_error_not_a_success() {
 
 #[wasm_bindgen_test]
 async fn a_stream_stall_after_commit_times_out_with_an_error() {
-    let gw = gateway(&config(&["flaky/fault-stream-stall", "backup/backup-model"], fast()), None);
+    let gw = gateway(
+        &config(&["flaky/fault-stream-stall", "backup/backup-model"], fast()),
+        None,
+    );
     let s = stream(&gw, "c").await.expect("commits");
     let (_, end) = drain(&s).await;
     let err = end.expect_err("a stalled stream ends with an error");
@@ -265,20 +307,36 @@ async fn a_stream_stall_after_commit_times_out_with_an_error() {
 #[wasm_bindgen_test]
 async fn an_invalid_request_is_returned_and_not_retried() {
     clear_mock().await;
-    let gw = gateway(&config(&["flaky/fault-invalid-request", "backup/backup-model"], fast()), None);
-    let err = chat(&gw, "c").await.expect_err("the provider's 400 comes back");
+    let gw = gateway(
+        &config(
+            &["flaky/fault-invalid-request", "backup/backup-model"],
+            fast(),
+        ),
+        None,
+    );
+    let err = chat(&gw, "c")
+        .await
+        .expect_err("the provider's 400 comes back");
     assert_eq!(err["class"], "request");
     assert_eq!(err["kind"], "invalid_request");
     assert_eq!(err["status"], 400);
-    assert_eq!(err["param"], "max_tokens", "the provider's own error: {err}");
+    assert_eq!(
+        err["param"], "max_tokens",
+        "the provider's own error: {err}"
+    );
     assert_eq!(mock_attempts().await.len(), 1, "no retry, no fallback");
 }
 
 #[wasm_bindgen_test]
 async fn a_pinned_provider_is_never_left() {
     clear_mock().await;
-    let gw = gateway(&config(&["flaky/fault-503", "backup/backup-model"], fast()), None);
-    let err = chat(&gw, "flaky/fault-503").await.expect_err("pinned: no fallback");
+    let gw = gateway(
+        &config(&["flaky/fault-503", "backup/backup-model"], fast()),
+        None,
+    );
+    let err = chat(&gw, "flaky/fault-503")
+        .await
+        .expect_err("pinned: no fallback");
     assert_eq!(err["class"], "upstream");
     assert_eq!(err["kind"], "overloaded");
     assert_eq!(err["status"], 503);
@@ -286,26 +344,43 @@ async fn a_pinned_provider_is_never_left() {
         assert_eq!(a["provider"], "flaky");
     }
     for a in mock_attempts().await {
-        assert_eq!(a["model"], "fault-503", "the mock saw a request outside the pin: {a}");
+        assert_eq!(
+            a["model"], "fault-503",
+            "the mock saw a request outside the pin: {a}"
+        );
     }
     no_secrets(&err);
 }
 
 #[wasm_bindgen_test]
 async fn a_cooldown_is_respected_by_the_next_call() {
-    let gw = gateway(&config(&["flaky/fault-500", "backup/backup-model"], fast()), None);
+    let gw = gateway(
+        &config(&["flaky/fault-500", "backup/backup-model"], fast()),
+        None,
+    );
     let first = chat(&gw, "c").await.expect("falls back");
     assert_eq!(first["target"], "backup/backup-model");
     let status = val(&gw.status());
     assert!(
-        status["scopes"].as_array().unwrap().iter().any(|s| s["scope"].as_str().unwrap().contains("fault-500")),
+        status["scopes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["scope"].as_str().unwrap().contains("fault-500")),
         "the failing model is in cooldown: {status}"
     );
     clear_mock().await;
     let second = chat(&gw, "c").await.expect("answers");
-    assert_eq!(attempt_kinds(&second["attempts"]), ["backup/backup-model=ok"]);
+    assert_eq!(
+        attempt_kinds(&second["attempts"]),
+        ["backup/backup-model=ok"]
+    );
     assert!(
-        second["trace"].as_array().unwrap().iter().any(|e| e["event"] == "skip"),
+        second["trace"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"] == "skip"),
         "the skip is in the trace: {}",
         second["trace"]
     );
@@ -319,7 +394,13 @@ async fn cooldowns_persist_in_local_storage() {
     let cfg = config(&["flaky/fault-502-html", "backup/backup-model"], fast());
     let first = gateway(&cfg, Some(&key));
     chat(&first, "c").await.expect("falls back");
-    let stored = web_sys::window().unwrap().local_storage().unwrap().unwrap().get_item(&key).unwrap();
+    let stored = web_sys::window()
+        .unwrap()
+        .local_storage()
+        .unwrap()
+        .unwrap()
+        .get_item(&key)
+        .unwrap();
     let stored = stored.expect("the table was written to localStorage");
     assert!(stored.contains("fault-502-html"), "{stored}");
     // A new gateway (as after a reload) starts from the stored table.
@@ -327,7 +408,13 @@ async fn cooldowns_persist_in_local_storage() {
     let out = chat(&second, "c").await.expect("answers");
     assert_eq!(attempt_kinds(&out["attempts"]), ["backup/backup-model=ok"]);
     second.reset();
-    let gone = web_sys::window().unwrap().local_storage().unwrap().unwrap().get_item(&key).unwrap();
+    let gone = web_sys::window()
+        .unwrap()
+        .local_storage()
+        .unwrap()
+        .unwrap()
+        .get_item(&key)
+        .unwrap();
     assert_eq!(gone, None, "reset() forgets the persisted copy");
 }
 
@@ -338,15 +425,27 @@ async fn a_bad_key_rotates_and_never_leaks() {
     let gw = gateway(&cfg, None);
     gw.set_key("FLAKY_KEY_2".into(), "sk-browser-test-second-key-99".into());
     let out = chat(&gw, "c").await.expect("falls back");
-    let keys: Vec<&str> = out["attempts"].as_array().unwrap().iter().filter_map(|a| a["key"].as_str()).collect();
-    assert_eq!(keys, ["FLAKY_KEY", "FLAKY_KEY_2", "BACKUP_KEY"], "key names, never values");
+    let keys: Vec<&str> = out["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["key"].as_str())
+        .collect();
+    assert_eq!(
+        keys,
+        ["FLAKY_KEY", "FLAKY_KEY_2", "BACKUP_KEY"],
+        "key names, never values"
+    );
     no_secrets(&out);
     assert!(!out.to_string().contains("sk-browser-test-second-key-99"));
 }
 
 #[wasm_bindgen_test]
 async fn an_abort_signal_stops_the_run() {
-    let gw = gateway(&config(&["flaky/fault-silent", "backup/backup-model"], fast()), None);
+    let gw = gateway(
+        &config(&["flaky/fault-silent", "backup/backup-model"], fast()),
+        None,
+    );
     let controller = web_sys::AbortController::new().unwrap();
     let promise = gw.chat(request("c", false), Some(controller.signal()), None);
     let abort = controller.clone();
@@ -356,24 +455,41 @@ async fn an_abort_signal_stops_the_run() {
         .set_timeout_with_callback_and_timeout_and_arguments_0(timer.unchecked_ref(), 200)
         .unwrap();
     let t0 = now();
-    let err = JsFuture::from(promise).await.map(|v| val(&v)).expect_err("aborted");
+    let err = JsFuture::from(promise)
+        .await
+        .map(|v| val(&v))
+        .expect_err("aborted");
     let err = val(&err);
     assert_eq!(err["class"], "aborted", "{err}");
-    assert!(now() - t0 < 2500.0, "the abort did not cut the silent upstream's wait");
+    assert!(
+        now() - t0 < 2500.0,
+        "the abort did not cut the silent upstream's wait"
+    );
 }
 
 #[wasm_bindgen_test]
 async fn bad_input_is_a_clear_error() {
-    let err = match WasmGateway::new(js(&json!({"providers": [], "chains": [{"name": "x"}]})), JsValue::UNDEFINED) {
+    let err = match WasmGateway::new(
+        js(&json!({"providers": [], "chains": [{"name": "x"}]})),
+        JsValue::UNDEFINED,
+    ) {
         Ok(_) => panic!("accepted an invalid config"),
         Err(e) => val(&e),
     };
     assert_eq!(err["class"], "config");
-    assert!(err["message"].as_str().unwrap().contains("chains[0]"), "names the field: {err}");
+    assert!(
+        err["message"].as_str().unwrap().contains("chains[0]"),
+        "names the field: {err}"
+    );
     let gw = gateway(&config(&["backup/backup-model"], fast()), None);
     let err = chat(&gw, "no-such-chain").await.expect_err("unknown model");
     assert_eq!(err["class"], "request");
-    assert!(err["message"].as_str().unwrap().contains("no-such-chain"), "{err}");
-    let err = JsFuture::from(gw.chat(js(&json!({"model": "c"})), None, None)).await.expect_err("no messages");
+    assert!(
+        err["message"].as_str().unwrap().contains("no-such-chain"),
+        "{err}"
+    );
+    let err = JsFuture::from(gw.chat(js(&json!({"model": "c"})), None, None))
+        .await
+        .expect_err("no messages");
     assert_eq!(val(&err)["class"], "request");
 }

@@ -37,10 +37,13 @@ fn now() -> Timestamp {
     js_sys::Date::now() as Timestamp
 }
 
-/// A Rust value as a plain JS value (maps as objects, integers as numbers).
+/// A Rust value as a plain JS value, through JSON text (maps as objects, integers
+/// as numbers; smaller code than a direct serializer, which matters for the .wasm).
 fn to_js<T: Serialize + ?Sized>(v: &T) -> JsValue {
-    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .unwrap_or(JsValue::NULL)
+    match serde_json::to_string(v) {
+        Ok(text) => parse_json(&text),
+        Err(_) => JsValue::NULL,
+    }
 }
 
 /// A JSON text as a JS value (upstream bodies are passed on as they came).
@@ -318,8 +321,12 @@ impl WasmGateway {
         let text = json_text(&snapshot, "the snapshot")
             .map_err(|m| ErrorInfo::new("request", "invalid_snapshot", m).into_js())?;
         let snapshot: Snapshot = serde_json::from_str(&text).map_err(|e| {
-            ErrorInfo::new("request", "invalid_snapshot", format!("invalid snapshot: {e}"))
-                .into_js()
+            ErrorInfo::new(
+                "request",
+                "invalid_snapshot",
+                format!("invalid snapshot: {e}"),
+            )
+            .into_js()
         })?;
         if let Ok(mut table) = self.inner.table.try_borrow_mut() {
             table.merge(&snapshot);
@@ -403,8 +410,10 @@ impl WasmGateway {
                 }
                 Driven::Answer { .. } => {
                     inner.save();
-                    Err(ErrorInfo::new("internal", "internal", "unexpected complete answer")
-                        .into_js())
+                    Err(
+                        ErrorInfo::new("internal", "internal", "unexpected complete answer")
+                            .into_js(),
+                    )
                 }
                 other => {
                     inner.save();
@@ -573,18 +582,18 @@ impl WasmStream {
                 Some(StreamItem::Data(data)) => Ok(parse_json(&data)),
                 Some(StreamItem::Done) | None => Ok(JsValue::NULL),
                 Some(StreamItem::Error { kind, message }) => {
-                    let mut info = ErrorInfo::new("stream", kind.as_str(), message)
-                        .with_run(&live.d.run);
+                    let mut info =
+                        ErrorInfo::new("stream", kind.as_str(), message).with_run(&live.d.run);
                     info.target = Some(format!("{}/{}", live.plan.provider, live.plan.model));
                     Err(info.into_js())
                 }
-                Some(StreamItem::Cancelled) => Err(ErrorInfo::new(
-                    "aborted",
-                    "aborted",
-                    "the stream was aborted",
-                )
-                .with_run(&live.d.run)
-                .into_js()),
+                Some(StreamItem::Cancelled) => {
+                    Err(
+                        ErrorInfo::new("aborted", "aborted", "the stream was aborted")
+                            .with_run(&live.d.run)
+                            .into_js(),
+                    )
+                }
             };
             if let Ok(mut c) = cell.try_borrow_mut() {
                 *c = Some(live);
@@ -613,7 +622,12 @@ pub fn classify(outcome: JsValue) -> Result<JsValue, JsValue> {
     let text = json_text(&outcome, "the outcome")
         .map_err(|m| ErrorInfo::new("request", "invalid_outcome", m).into_js())?;
     let spec: OutcomeSpec = serde_json::from_str(&text).map_err(|e| {
-        ErrorInfo::new("request", "invalid_outcome", format!("invalid outcome: {e}")).into_js()
+        ErrorInfo::new(
+            "request",
+            "invalid_outcome",
+            format!("invalid outcome: {e}"),
+        )
+        .into_js()
     })?;
     let policy = crate::policy::FailurePolicy::default();
     spec.explain(&policy, now())
@@ -631,16 +645,21 @@ pub fn dry_run_js(config: JsValue, script: JsValue, snapshot: JsValue) -> Result
         ErrorInfo::new("config", "invalid_config", format!("invalid config: {e}")).into_js()
     })?;
     let bad_script = |m: String| ErrorInfo::new("request", "invalid_script", m).into_js();
-    let script: Script = serde_json::from_str(&json_text(&script, "the script").map_err(bad_script)?)
-        .map_err(|e| bad_script(format!("invalid script: {e}")))?;
+    let script: Script =
+        serde_json::from_str(&json_text(&script, "the script").map_err(bad_script)?)
+            .map_err(|e| bad_script(format!("invalid script: {e}")))?;
     let snapshot: Snapshot = if snapshot.is_undefined() || snapshot.is_null() {
         Snapshot::default()
     } else {
         let text = json_text(&snapshot, "the snapshot")
             .map_err(|m| ErrorInfo::new("request", "invalid_snapshot", m).into_js())?;
         serde_json::from_str(&text).map_err(|e| {
-            ErrorInfo::new("request", "invalid_snapshot", format!("invalid snapshot: {e}"))
-                .into_js()
+            ErrorInfo::new(
+                "request",
+                "invalid_snapshot",
+                format!("invalid snapshot: {e}"),
+            )
+            .into_js()
         })?
     };
     let out = dry_run(&config, &snapshot, &script)
