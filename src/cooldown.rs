@@ -45,6 +45,14 @@ impl ScopeKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+    /// The key name of a `key` or `key_model` scope.
+    pub fn key_name(&self) -> Option<&str> {
+        let mut parts = self.0.split('|');
+        match parts.next() {
+            Some("key") | Some("key_model") => parts.nth(1),
+            _ => None,
+        }
+    }
 }
 
 /// One scope's breaker state as shared between replicas.
@@ -339,6 +347,22 @@ impl CooldownTable {
         }
     }
 
+    /// Closes, at `now`, every scope `select` picks that is not closed: an
+    /// operator's decision (a key was replaced, a backend was fixed). Like a
+    /// success, the close outranks opens that expired before `now` when snapshots
+    /// meet, not opens set later elsewhere. Returns how many scopes it closed.
+    pub fn close_where(&mut self, select: impl Fn(&ScopeKey) -> bool, now: Timestamp) -> usize {
+        let scopes: Vec<ScopeKey> = self
+            .slots
+            .iter()
+            .filter(|(k, s)| !s.entry.is_closed() && select(k))
+            .map(|(k, _)| k.clone())
+            .collect();
+        let refs: Vec<&ScopeKey> = scopes.iter().collect();
+        self.record_success(&refs, now);
+        scopes.len()
+    }
+
     /// Gives up every probe `owner` holds (its run ended without reporting).
     pub fn release_probes(&mut self, owner: u64) {
         for slot in self.slots.values_mut() {
@@ -410,5 +434,43 @@ impl CooldownTable {
 
     pub fn is_empty(&self) -> bool {
         self.slots.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::FailureKind;
+    use crate::policy::Backoff;
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn close_where_closes_only_the_selected_scopes_and_marks_dirty() {
+        let mut t = CooldownTable::new(CooldownSettings::default());
+        let backoff = Backoff {
+            base_ms: 60_000,
+            max_ms: 60_000,
+            multiplier: 2.0,
+        };
+        let a = ScopeKey::key("openai", "KEY_A");
+        let am = ScopeKey::key_model("openai", "KEY_A", "gpt-4o");
+        let b = ScopeKey::key("openai", "KEY_B");
+        let m = ScopeKey::model("openai", "gpt-4o");
+        for s in [&a, &am, &b, &m] {
+            t.open(s, 1_000, FailureKind::Auth, "bad key", None, &backoff);
+        }
+        t.take_dirty();
+        assert_eq!(a.key_name(), Some("KEY_A"));
+        assert_eq!(am.key_name(), Some("KEY_A"));
+        assert_eq!(m.key_name(), None);
+        assert_eq!(t.close_where(|s| s.key_name() == Some("KEY_A"), 2_000), 2);
+        assert!(t.take_dirty());
+        assert_eq!(t.state(&a, 2_000), ScopeState::Closed);
+        assert_eq!(t.state(&am, 2_000), ScopeState::Closed);
+        assert!(matches!(t.state(&b, 2_000), ScopeState::Open { .. }));
+        assert!(matches!(t.state(&m, 2_000), ScopeState::Open { .. }));
+        // Nothing left to close: no change, not dirty.
+        assert_eq!(t.close_where(|s| s.key_name() == Some("KEY_A"), 3_000), 0);
+        assert!(!t.take_dirty());
     }
 }

@@ -1011,6 +1011,32 @@ impl FallbackRun {
         );
     }
 
+    /// The client gave up (its request was aborted): the run ends without blaming
+    /// any upstream — no cooldown, no failure kind — and gives up its probe leases.
+    /// The trace ends with `finished` / `cancelled`; `result()` is a failure with
+    /// status 499 (client closed request). No-op on a finished run.
+    pub fn cancel(&mut self, now: Timestamp, table: &mut CooldownTable) {
+        if matches!(self.next, Next::Done(_)) {
+            return;
+        }
+        table.release_probes(self.opts.run_id);
+        let message = "the client cancelled the request".to_string();
+        self.trace.push(TraceEvent::Finished {
+            at: now,
+            result: "cancelled".into(),
+            kind: None,
+            message: message.clone(),
+        });
+        self.next = Next::Done(RunResult::Failed(RunFailure {
+            kind: FailureKind::Unknown,
+            message,
+            http_status: 499,
+            propagate: None,
+            after_commit: false,
+            retry_after_ms: None,
+        }));
+    }
+
     fn finish(&mut self, now: Timestamp, table: &mut CooldownTable, failure: RunFailure) {
         table.release_probes(self.opts.run_id);
         self.trace.push(TraceEvent::Finished {

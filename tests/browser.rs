@@ -465,6 +465,69 @@ async fn an_abort_signal_stops_the_run() {
         now() - t0 < 2500.0,
         "the abort did not cut the silent upstream's wait"
     );
+    // The run ended as cancelled: no upstream blamed, nothing cooled down.
+    let last = err["trace"].as_array().unwrap().last().cloned().unwrap();
+    assert_eq!(
+        (last["event"].as_str(), last["result"].as_str()),
+        (Some("finished"), Some("cancelled")),
+        "{last}"
+    );
+    assert!(val(&gw.status())["scopes"].as_array().unwrap().is_empty());
+}
+
+#[wasm_bindgen_test]
+async fn a_fast_stream_finishes_the_run_with_success() {
+    // The mock sends a whole healthy stream at once: the `[DONE]` arrives with the
+    // first content, before the commit.
+    let gw = gateway(&config(&["backup/backup-model"], fast()), None);
+    let s = stream(&gw, "c").await.expect("streams");
+    let (chunks, end) = drain(&s).await;
+    assert_eq!(end, Ok(()));
+    assert_eq!(text_of(&chunks), "Hello from backup-model");
+    let trace = val(&s.trace());
+    let events: Vec<&str> = trace
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        events,
+        ["send", "committed", "success", "finished"],
+        "{trace}"
+    );
+    let attempts = val(&s.attempts());
+    assert!(
+        attempts[0]["ended_at"].is_number(),
+        "the attempt ended: {attempts}"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_new_key_value_clears_that_keys_cooldown() {
+    let cfg = config(&["flaky/ok-model", "backup/backup-model"], fast());
+    // The app has not given FLAKY_KEY yet: that key fails as auth and cools down.
+    let opts = json!({"keys": {"BACKUP_KEY": SECRET_BACKUP}});
+    let gw = WasmGateway::new(js(&cfg), js(&opts))
+        .map_err(|e| val(&e))
+        .unwrap();
+    let first = chat(&gw, "c").await.expect("falls back");
+    assert_eq!(
+        attempt_kinds(&first["attempts"]),
+        ["flaky/ok-model=auth", "backup/backup-model=ok"]
+    );
+    let cooled = |gw: &WasmGateway| {
+        val(&gw.status())["scopes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["scope"].as_str().unwrap().contains("FLAKY_KEY"))
+    };
+    assert!(cooled(&gw), "the missing key is in cooldown");
+    gw.set_key("FLAKY_KEY".into(), SECRET_FLAKY.into());
+    assert!(!cooled(&gw), "the new value is not the key that failed");
+    let second = chat(&gw, "c").await.expect("answers");
+    assert_eq!(second["target"], "flaky/ok-model");
 }
 
 #[wasm_bindgen_test]

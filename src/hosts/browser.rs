@@ -283,13 +283,23 @@ impl WasmGateway {
     }
 
     /// Sets (or, with an empty value, removes) the key the config names `name`.
+    /// A new value also closes that key's cooldowns: they were about the old
+    /// value (or its absence), not about the key the app gives now.
     #[wasm_bindgen(js_name = setKey)]
     pub fn set_key(&self, name: String, value: String) {
-        let mut keys = self.inner.keys.borrow_mut();
-        if value.is_empty() {
-            keys.remove(&name);
-        } else {
-            keys.insert(name, value);
+        let changed = {
+            let mut keys = self.inner.keys.borrow_mut();
+            if value.is_empty() {
+                keys.remove(&name).is_some()
+            } else {
+                keys.insert(name.clone(), value.clone()).as_ref() != Some(&value)
+            }
+        };
+        if changed && !value.is_empty() {
+            if let Ok(mut table) = self.inner.table.try_borrow_mut() {
+                table.close_where(|s| s.key_name() == Some(name.as_str()), now());
+            }
+            self.inner.save();
         }
     }
 

@@ -254,6 +254,14 @@ impl<H: Host> Driver<H> {
         action
     }
 
+    /// Ends the run as cancelled by the caller (see [`FallbackRun::cancel`]).
+    fn cancel_run(&mut self) {
+        let t = self.host.now();
+        let run = &mut self.run;
+        self.host.with_table(|table| run.cancel(t, table));
+        self.emit_trace();
+    }
+
     /// Feeds an attempt's outcome to the run.
     fn feed(&mut self, plan: &AttemptPlan, outcome: AttemptOutcome) {
         self.host.on_attempt(plan, &outcome);
@@ -270,6 +278,7 @@ impl<H: Host> Driver<H> {
         let mut last_error: Option<(crate::run::AttemptId, u16, String)> = None;
         loop {
             if self.cancel.as_ref().is_some_and(Cancel::is_cancelled) {
+                self.cancel_run();
                 return Driven::Cancelled { driver: self };
             }
             let Some(action) = self.poll() else {
@@ -307,6 +316,7 @@ impl<H: Host> Driver<H> {
                 Action::Wait { until } => {
                     let wait = until.saturating_sub(self.host.now()).max(1);
                     if let Raced::Cancelled = race(sleep(wait), None, self.cancel.as_ref()).await {
+                        self.cancel_run();
                         return Driven::Cancelled { driver: self };
                     }
                 }
@@ -345,7 +355,10 @@ impl<H: Host> Driver<H> {
                     )
                     .await
                     {
-                        Attempt::Cancelled => return Driven::Cancelled { driver: self },
+                        Attempt::Cancelled => {
+                            self.cancel_run();
+                            return Driven::Cancelled { driver: self };
+                        }
                         Attempt::Done {
                             outcome,
                             error_body,
@@ -732,6 +745,11 @@ impl<H: Host> LiveStream<H> {
     pub async fn next(&mut self) -> Option<StreamItem> {
         loop {
             if let Some(item) = self.c.items.pop_front() {
+                if item == StreamItem::Done && !self.finished {
+                    // A `[DONE]` read before the commit (a fast upstream sends the
+                    // whole stream at once) ends the run here.
+                    self.end(AttemptOutcome::Success);
+                }
                 return Some(item);
             }
             if self.finished {
@@ -810,13 +828,15 @@ impl<H: Host> LiveStream<H> {
     }
 
     /// Stops reading: the caller gave up (its signal fired, or it stopped iterating).
-    /// The run is not told (no upstream failed); the upstream request is aborted.
+    /// The upstream request is aborted and the run ends as cancelled (no upstream
+    /// is blamed: nothing cools down).
     pub fn cancel(&mut self) {
         if !self.finished {
             self.finished = true;
             self.c.abort.abort();
             self.c.items.clear();
             self.c.items.push_back(StreamItem::Cancelled);
+            self.d.cancel_run();
         }
     }
 
