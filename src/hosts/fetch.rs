@@ -745,10 +745,14 @@ impl<H: Host> LiveStream<H> {
     pub async fn next(&mut self) -> Option<StreamItem> {
         loop {
             if let Some(item) = self.c.items.pop_front() {
-                if item == StreamItem::Done && !self.finished {
-                    // A `[DONE]` read before the commit (a fast upstream sends the
-                    // whole stream at once) ends the run here.
-                    self.end(AttemptOutcome::Success);
+                if item == StreamItem::Done {
+                    // Nothing follows the end (an upstream's events after `[DONE]`
+                    // are dropped). A `[DONE]` read before the commit (a fast
+                    // upstream sends the whole stream at once) ends the run here.
+                    self.c.items.clear();
+                    if !self.finished {
+                        self.end(AttemptOutcome::Success);
+                    }
                 }
                 return Some(item);
             }
