@@ -1,0 +1,187 @@
+//! The benchmark bodies of benches/core.rs as `extern "C"` functions without
+//! imports, so one wasm module runs them in any engine and the native binary
+//! calls the very same code. State lives in thread-locals (single-threaded).
+//!
+//! - `setup_classify(size)` then `run_classify(iters)`: classify a real-shaped
+//!   OpenAI 429 padded to `size` bytes, `iters` times.
+//! - `setup_typical()` then `run_typical(iters)`: the four typical bodies
+//!   (OpenAI 429, Anthropic 529, OpenRouter 403, Gemini 429), `iters` times each.
+//! - `prepare_decision(n)` then `run_decision()`: `n` independent decision steps
+//!   (a 503 handled for the attempt in flight + the next `poll_action` on a
+//!   two-provider chain); the setup is outside the timed call, as in criterion's
+//!   `iter_batched`.
+
+use llm_failover::classify::{classify, Outcome};
+use llm_failover::config::{Config, Route};
+use llm_failover::cooldown::CooldownTable;
+use llm_failover::provider::Dialect;
+use llm_failover::run::{Action, AttemptId, AttemptOutcome, FallbackRun, RunOptions};
+use std::cell::RefCell;
+use std::hint::black_box;
+
+fn body_of_size(size: usize) -> String {
+    let head = r#"{"error":{"message":"Rate limit reached for gpt-4o in organization org-abc on tokens per min (TPM): Limit 30000, Used 29000, Requested 2000. Please try again in 2s. "#;
+    let tail = r#"","type":"tokens","param":null,"code":"rate_limit_exceeded"}}"#;
+    let pad = size.saturating_sub(head.len() + tail.len());
+    format!("{head}{}{tail}", "x".repeat(pad))
+}
+
+fn headers() -> Vec<(String, String)> {
+    vec![
+        ("content-type".into(), "application/json".into()),
+        ("x-ratelimit-remaining-tokens".into(), "0".into()),
+        ("x-ratelimit-reset-tokens".into(), "2s".into()),
+    ]
+}
+
+const CONFIG: &str = r#"{
+  "providers": [
+    {"name": "openai", "dialect": "openai", "base_url": "https://api.openai.com/v1", "keys": ["OPENAI_KEY_1", "OPENAI_KEY_2"]},
+    {"name": "anthropic", "dialect": "anthropic", "base_url": "https://api.anthropic.com/v1", "keys": ["ANTHROPIC_KEY"]}
+  ],
+  "chains": [{"name": "default", "targets": [
+    {"provider": "openai", "model": "gpt-4o-mini"},
+    {"provider": "anthropic", "model": "claude-3-5-haiku-latest"}
+  ]}]
+}"#;
+
+fn typical() -> Vec<(Dialect, Outcome)> {
+    let http = |status: u16, body: &str| Outcome::Http {
+        status,
+        headers: headers(),
+        body: body.to_string(),
+    };
+    vec![
+        (
+            Dialect::OpenAi,
+            http(
+                429,
+                r#"{"error":{"message":"Rate limit reached for gpt-4o in organization org-abc on tokens per min (TPM): Limit 30000, Used 29000, Requested 2000. Please try again in 2s. Visit https://platform.openai.com/account/rate-limits to learn more.","type":"tokens","param":null,"code":"rate_limit_exceeded"}}"#,
+            ),
+        ),
+        (
+            Dialect::Anthropic,
+            http(
+                529,
+                r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+            ),
+        ),
+        (
+            Dialect::OpenRouter,
+            http(
+                403,
+                r#"{"error":{"code":403,"message":"Key limit exceeded (daily limit). Manage it using https://openrouter.ai/settings/keys"}}"#,
+            ),
+        ),
+        (
+            Dialect::Gemini,
+            http(
+                429,
+                r#"{"error":{"code":429,"message":"You exceeded your current quota, please check your plan and billing details.","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaMetric":"generativelanguage.googleapis.com/generate_content_free_tier_requests","quotaId":"GenerateRequestsPerMinutePerProjectPerModel-FreeTier"}]},{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"26s"}]}}"#,
+            ),
+        ),
+    ]
+}
+
+struct Decision {
+    route: Route,
+    outcome: Outcome,
+    batch: Vec<(CooldownTable, FallbackRun, AttemptId)>,
+    config: Config,
+}
+
+thread_local! {
+    static SIZED: RefCell<Option<Outcome>> = const { RefCell::new(None) };
+    static TYPICAL: RefCell<Vec<(Dialect, Outcome)>> = const { RefCell::new(Vec::new()) };
+    static DECISION: RefCell<Option<Decision>> = const { RefCell::new(None) };
+}
+
+#[no_mangle]
+pub extern "C" fn setup_classify(size: u32) {
+    let o = Outcome::Http {
+        status: 429,
+        headers: headers(),
+        body: body_of_size(size as usize),
+    };
+    SIZED.with(|s| *s.borrow_mut() = Some(o));
+}
+
+#[no_mangle]
+pub extern "C" fn run_classify(iters: u32) -> u32 {
+    SIZED.with(|s| {
+        let s = s.borrow();
+        let o = s.as_ref().expect("setup_classify first");
+        let mut acc = 0u32;
+        for _ in 0..iters {
+            let c = classify(
+                black_box(Dialect::OpenAi),
+                black_box(o),
+                black_box(1_700_000_000_000),
+            );
+            acc = acc.wrapping_add(black_box(&c) as *const _ as usize as u32 & 1);
+        }
+        acc
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn setup_typical() {
+    TYPICAL.with(|t| *t.borrow_mut() = typical());
+}
+
+#[no_mangle]
+pub extern "C" fn run_typical(iters: u32) -> u32 {
+    TYPICAL.with(|t| {
+        let t = t.borrow();
+        let mut acc = 0u32;
+        for _ in 0..iters {
+            for (d, o) in t.iter() {
+                let c = classify(black_box(*d), black_box(o), black_box(1_700_000_000_000));
+                acc = acc.wrapping_add(black_box(&c) as *const _ as usize as u32 & 1);
+            }
+        }
+        acc
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn prepare_decision(n: u32) {
+    DECISION.with(|d| {
+        let mut d = d.borrow_mut();
+        if d.is_none() {
+            let config = Config::from_json(CONFIG).expect("bench config is valid");
+            let route = config.route("default").expect("chain exists");
+            let outcome = Outcome::Http { status: 503, headers: vec![], body: r#"{"error":{"message":"The engine is currently overloaded, please try again later","type":"server_error"}}"#.into() };
+            *d = Some(Decision { route, outcome, batch: Vec::new(), config });
+        }
+        let d = d.as_mut().expect("set");
+        d.batch.clear();
+        for _ in 0..n {
+            let mut table = CooldownTable::new(d.config.cooldown);
+            let mut run = FallbackRun::new(d.route.clone(), RunOptions { now: 1_000, seed: 7, run_id: 1, stream: false });
+            let Action::Send(plan) = run.poll_action(1_000, &mut table) else { unreachable!("first poll sends") };
+            d.batch.push((table, run, plan.attempt));
+        }
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn run_decision() -> u32 {
+    DECISION.with(|d| {
+        let mut d = d.borrow_mut();
+        let d = d.as_mut().expect("prepare_decision first");
+        let outcome = d.outcome.clone();
+        let mut acc = 0u32;
+        for (table, run, attempt) in d.batch.iter_mut() {
+            let _ = run.handle_outcome(
+                1_100,
+                table,
+                *attempt,
+                AttemptOutcome::Failure(black_box(outcome.clone())),
+            );
+            let a = run.poll_action(1_100, table);
+            acc = acc.wrapping_add(matches!(black_box(&a), Action::Send(_)) as u32);
+        }
+        acc
+    })
+}
