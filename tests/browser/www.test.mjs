@@ -3,7 +3,7 @@
 //
 //   node --test --test-concurrency=1 tests/browser/www.test.mjs
 //
-// Needs /usr/bin/chromium (or $CHROMIUM_PATH) and the built package in build/pkg
+// Needs /usr/bin/chromium (or $CHROMIUM_BIN) and the built package in build/pkg
 // (scripts/build-browser; scripts/test-browser builds it first): without them every
 // test FAILS with the reason, nothing is skipped. Each test gets a fresh browser
 // context (its own localStorage). Screenshots: target/browser-artifacts/www-*.png.
@@ -16,23 +16,10 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
-import { chromium } from "playwright-core";
 import { startMockUpstream } from "../e2e/mock-upstream.mjs";
-import { startStatic, REPO } from "./static-server.mjs";
+import { startStatic } from "./static-server.mjs";
+import { launch, ARTIFACTS } from "./chromium.mjs";
 
-const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
-const PKG = path.join(REPO, "build/pkg");
-const ARTIFACTS = path.join(REPO, "target/browser-artifacts");
-const CHROME_ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-dev-shm-usage",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-  "--disable-quic",
-];
 const WAIT_MS = 15_000;
 
 let mock;
@@ -41,25 +28,12 @@ let browser;
 let worker; // the stub of the Worker's HTTP API (see startWorkerStub)
 const open = []; // browser contexts of the current test
 
-function prerequisites() {
-  const missing = [];
-  if (!fs.existsSync(CHROMIUM)) {
-    missing.push(`${CHROMIUM} (install Debian's chromium: apt-get install -y chromium; scripts/test-browser does it)`);
-  }
-  for (const f of ["index.js", "llm_failover.js", "llm_failover_bg.wasm"]) {
-    if (!fs.existsSync(path.join(PKG, f))) missing.push(`build/pkg/${f} (run scripts/build-browser)`);
-  }
-  return missing;
-}
-
 before(async () => {
-  const missing = prerequisites();
-  if (missing.length) throw new Error(`www tests cannot run, missing:\n  ${missing.join("\n  ")}`);
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
   mock = await startMockUpstream({ port: 0, host: "127.0.0.1" });
   site = await startStatic({ port: 0, routes: { "/": "www", "/pkg/": "build/pkg" } });
   worker = await startWorkerStub();
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROME_ARGS });
+  // Fails (never skips) without Chromium or build/pkg; makes ARTIFACTS.
+  browser = await launch();
 });
 
 afterEach(async () => {
