@@ -10,71 +10,8 @@ use llm_failover::provider::Dialect;
 use llm_failover::run::{Action, AttemptOutcome, FallbackRun, RunOptions};
 use std::hint::black_box;
 
-/// A real-shaped OpenAI 429 body padded to `size` bytes inside its message.
-fn body_of_size(size: usize) -> String {
-    let head = r#"{"error":{"message":"Rate limit reached for gpt-4o in organization org-abc on tokens per min (TPM): Limit 30000, Used 29000, Requested 2000. Please try again in 2s. "#;
-    let tail = r#"","type":"tokens","param":null,"code":"rate_limit_exceeded"}}"#;
-    let pad = size.saturating_sub(head.len() + tail.len());
-    format!("{head}{}{tail}", "x".repeat(pad))
-}
-
-fn headers() -> Vec<(String, String)> {
-    vec![
-        ("content-type".into(), "application/json".into()),
-        ("x-ratelimit-remaining-tokens".into(), "0".into()),
-        ("x-ratelimit-reset-tokens".into(), "2s".into()),
-    ]
-}
-
-const CONFIG: &str = r#"{
-  "providers": [
-    {"name": "openai", "dialect": "openai", "base_url": "https://api.openai.com/v1", "keys": ["OPENAI_KEY_1", "OPENAI_KEY_2"]},
-    {"name": "anthropic", "dialect": "anthropic", "base_url": "https://api.anthropic.com/v1", "keys": ["ANTHROPIC_KEY"]}
-  ],
-  "chains": [{"name": "default", "targets": [
-    {"provider": "openai", "model": "gpt-4o-mini"},
-    {"provider": "anthropic", "model": "claude-3-5-haiku-latest"}
-  ]}]
-}"#;
-
-/// Real error responses of typical size (150–600 bytes), one per family.
-fn typical() -> Vec<(Dialect, Outcome)> {
-    let http = |status: u16, body: &str| Outcome::Http {
-        status,
-        headers: headers(),
-        body: body.to_string(),
-    };
-    vec![
-        (
-            Dialect::OpenAi,
-            http(
-                429,
-                r#"{"error":{"message":"Rate limit reached for gpt-4o in organization org-abc on tokens per min (TPM): Limit 30000, Used 29000, Requested 2000. Please try again in 2s. Visit https://platform.openai.com/account/rate-limits to learn more.","type":"tokens","param":null,"code":"rate_limit_exceeded"}}"#,
-            ),
-        ),
-        (
-            Dialect::Anthropic,
-            http(
-                529,
-                r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
-            ),
-        ),
-        (
-            Dialect::OpenRouter,
-            http(
-                403,
-                r#"{"error":{"code":403,"message":"Key limit exceeded (daily limit). Manage it using https://openrouter.ai/settings/keys"}}"#,
-            ),
-        ),
-        (
-            Dialect::Gemini,
-            http(
-                429,
-                r#"{"error":{"code":429,"message":"You exceeded your current quota, please check your plan and billing details.","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaMetric":"generativelanguage.googleapis.com/generate_content_free_tier_requests","quotaId":"GenerateRequestsPerMinutePerProjectPerModel-FreeTier"}]},{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"26s"}]}}"#,
-            ),
-        ),
-    ]
-}
+mod inputs;
+use inputs::{body_of_size, headers, typical, CONFIG};
 
 fn bench_classify(c: &mut Criterion) {
     let mut g = c.benchmark_group("classify");
