@@ -442,9 +442,10 @@ mod tests {
     use super::*;
     use crate::classify::FailureKind;
     use crate::policy::Backoff;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[test]
     fn close_where_closes_only_the_selected_scopes_and_marks_dirty() {
         let mut t = CooldownTable::new(CooldownSettings::default());
         let backoff = Backoff {

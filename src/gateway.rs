@@ -309,9 +309,10 @@ mod tests {
     use super::*;
     use crate::classify::FailureKind;
     use crate::run::AttemptId;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[test]
     fn requests_are_validated_with_precise_messages() {
         let err = |b: &str| parse_chat_request(b.as_bytes()).unwrap_err();
         assert!(err("").message.contains("empty"));
@@ -371,8 +372,7 @@ mod tests {
         }
     }
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[test]
     fn upstream_requests_carry_the_concrete_model_and_the_right_key_header() {
         let req = parse_chat_request(
             br#"{"model":"chain","messages":[{"role":"user","content":"hi"}],"temperature":0.2}"#,
@@ -398,8 +398,7 @@ mod tests {
             .is_none());
     }
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[test]
     fn failures_propagate_the_upstream_error_redacted_or_explain_every_attempt() {
         let f = RunFailure {
             kind: FailureKind::InvalidRequest,
@@ -428,8 +427,7 @@ mod tests {
         );
     }
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[test]
     fn bearer_tokens_compare_in_constant_time() {
         assert!(authorized(Some("Bearer abc"), &["x", "abc"]));
         assert!(!authorized(Some("Bearer abd"), &["abc"]));

@@ -24,17 +24,17 @@ pub mod config;
 pub mod cooldown;
 pub mod dry_run;
 pub mod explain;
+pub mod failure;
 pub mod gateway;
 pub mod hosts;
 pub mod policy;
 pub mod provider;
 pub mod redact;
-pub mod retry_hint;
 pub mod run;
 pub mod sse;
+pub mod time;
 
-/// A point in time: Unix milliseconds, passed in by the host.
-pub type Timestamp = u64;
+pub use time::Timestamp;
 
 pub use classify::{
     classify, inspect_completion, Classification, FailureKind, Outcome, Scope, TransportFailure,

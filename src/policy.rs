@@ -229,9 +229,10 @@ impl FailurePolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[test]
     fn every_kind_has_a_row() {
         let p = FailurePolicy::default();
         for k in FailureKind::ALL {
@@ -242,8 +243,7 @@ mod tests {
         assert_eq!(p.rule(FailureKind::Timeout).retries, 0);
     }
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[test]
     fn backoff_grows_and_caps_and_jitter_stays_in_range() {
         let b = Backoff::new(500, 8000);
         assert_eq!(
@@ -254,8 +254,7 @@ mod tests {
         assert_eq!(b.jittered(1, 0.999_999), 999);
     }
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[test]
     fn overrides_change_only_what_they_name() {
         let mut o = BTreeMap::new();
         o.insert(

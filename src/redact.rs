@@ -86,9 +86,10 @@ fn redact_key_shapes(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[test]
     fn removes_exact_secrets_and_key_shapes() {
         let t = "Incorrect API key provided: sk-proj-********************abcd. You can find";
         assert_eq!(

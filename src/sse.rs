@@ -263,9 +263,10 @@ impl StreamInspector {
 mod tests {
     use super::*;
     use crate::classify::FailureKind;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[test]
     fn parses_events_across_chunk_boundaries_and_line_endings() {
         let mut p = SseParser::new();
         let mut evs = p.push(b"data: {\"a\":").unwrap();
@@ -299,8 +300,7 @@ mod tests {
         );
     }
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[test]
     fn inspector_tells_content_errors_and_truncation() {
         let mut i = StreamInspector::new(Dialect::OpenAi);
         let ev = |d: &str| SseEvent {

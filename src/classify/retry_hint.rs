@@ -6,7 +6,7 @@
 //! text such as "Please try again in 9m38.016s". Every function here is pure: absolute
 //! times are turned into durations against the `now` the caller passes in.
 
-use crate::Timestamp;
+use crate::time::Timestamp;
 use std::time::UNIX_EPOCH;
 
 /// The longest hint we believe. Longer ones (or absurd dates) are clamped to this.
@@ -261,9 +261,10 @@ fn leading_duration(text: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[test]
     fn go_durations() {
         assert_eq!(parse_duration_ms("9m38.016s"), Some(578_016));
         assert_eq!(parse_duration_ms("6m0s"), Some(360_000));
@@ -278,8 +279,7 @@ mod tests {
         assert_eq!(parse_duration_ms("-3s"), None);
     }
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[test]
     fn retry_after_seconds_and_dates() {
         // 1999-12-31T23:59:59Z = 946684799 s.
         let now = 946_684_799_000 - 10_000;
@@ -295,8 +295,7 @@ mod tests {
         assert_eq!(parse_retry_after("garbage", now), None);
     }
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[test]
     fn reset_headers_pick_the_exhausted_bucket() {
         let h = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
             pairs
@@ -328,8 +327,7 @@ mod tests {
         );
     }
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[test]
     fn text_hints() {
         assert_eq!(
             from_text("please try again in 9m38.016s. visit https://x"),
