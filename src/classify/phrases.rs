@@ -152,9 +152,7 @@ const QUOTA_TEXT: &[&str] = &[
 ];
 
 /// Quota phrases that are safe inside a 429 (which often links a billing page even
-
 /// for per-minute limits, so "billing" alone proves nothing there).
-
 const QUOTA_TEXT_429: &[&str] = &[
     "credit balance is too low",
     "insufficient balance",
