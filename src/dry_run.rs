@@ -1,18 +1,26 @@
-//! Dry runs: replay a scripted list of outcomes through the real state machine with
-//! a fake clock, and get the decision trace back. Tests, docs, the CLI and hosts'
-//! debugging endpoints use it; the WIT component's tests compare against it.
+//! Dry runs: replay scripted outcomes through the real state machine with a fake
+//! clock, and get the decision trace back.
 //!
-//! The clock starts at `now`; each attempt takes its step's `latency_ms` (default
-//! 100 ms); a `Wait` jumps the clock straight to its end. Attempts beyond the script
-//! succeed, so a script lists only the failures that matter.
+//! [`ScriptedRun`] is the one fake-clock driver of a [`FallbackRun`]: each attempt
+//! takes the latency its [`Reply`] says (reporting `Committed` part-way when asked),
+//! a `Wait` jumps the clock straight to its end. It advances one event at a time,
+//! so a test can interleave several runs on one table ([`ScriptedRun::next_time`],
+//! [`ScriptedRun::step`]), or run one to its end ([`ScriptedRun::finish`]). The
+//! CLI, the browser package's `dryRun`, the state-machine and property tests, the
+//! benchmarks and the component's trace tests all use it.
+//!
+//! [`dry_run`] reads a JSON [`Script`]: the clock starts at `now`; each attempt takes
+//! its step's `latency_ms` (default 100 ms); attempts beyond the script succeed, so
+//! a script lists only the failures that matter.
 
-use crate::classify::{Outcome, TransportFailure};
 use crate::config::{Config, RouteError};
 use crate::cooldown::{CooldownTable, Snapshot};
+use crate::failure::{FailureKind, Outcome, TransportFailure};
 use crate::run::{
-    Action, AttemptOutcome, AttemptRecord, FallbackRun, RunOptions, RunResult, TraceEvent,
+    Action, AttemptId, AttemptOutcome, AttemptPlan, AttemptRecord, EndCause, FallbackRun,
+    RunError, RunFailure, RunOptions, RunResult, TraceEvent,
 };
-use crate::Timestamp;
+use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -24,24 +32,37 @@ pub enum StepOutcome {
     Ok(OkWord),
     /// `{"status": 429, "headers": {...}, "body": "..."}`.
     Http {
+        /// The status.
         status: u16,
+        /// The headers.
         #[serde(default)]
         headers: BTreeMap<String, String>,
+        /// The body.
         #[serde(default)]
         body: String,
     },
     /// `{"transport": "connection_refused"}`.
-    Transport { transport: TransportFailure },
+    Transport {
+        /// The transport failure.
+        transport: TransportFailure,
+    },
     /// `{"stream_error": "<event data>"}`: an error event inside a 200 stream.
-    StreamError { stream_error: String },
+    StreamError {
+        /// The event's data.
+        stream_error: String,
+    },
     /// `{"commit_then": <outcome>}`: the stream committed, then ended like that.
-    CommitThen { commit_then: Box<StepOutcome> },
+    CommitThen {
+        /// How it ended.
+        commit_then: Box<StepOutcome>,
+    },
 }
 
 /// The literal `"ok"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OkWord {
+    /// `"ok"`.
     Ok,
 }
 
@@ -50,7 +71,9 @@ pub enum OkWord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "StepRepr", into = "StepRepr")]
 pub struct Step {
+    /// What the attempt returns.
     pub outcome: StepOutcome,
+    /// How long it takes (default 100 ms).
     pub latency_ms: Option<u64>,
 }
 
@@ -134,8 +157,11 @@ pub struct Script {
 /// What the dry run decided.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DryRun {
+    /// How the run ended.
     pub result: RunResult,
+    /// The decision trace.
     pub trace: Vec<TraceEvent>,
+    /// Every attempt.
     pub attempts: Vec<AttemptRecord>,
     /// The cooldown table afterwards.
     pub snapshot: Snapshot,
@@ -146,6 +172,212 @@ pub struct DryRun {
 const DEFAULT_LATENCY_MS: u64 = 100;
 /// A guard against a state machine that never finishes (it would be a bug).
 const MAX_STEPS: usize = 10_000;
+
+/// How a scripted attempt goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// Its end.
+    pub outcome: AttemptOutcome,
+    /// How long it takes.
+    pub latency_ms: u64,
+    /// Report `Committed` this long after the send (a stream's first content).
+    pub commit_after_ms: Option<u64>,
+}
+
+impl Reply {
+    /// A success after `latency_ms`.
+    pub fn ok(latency_ms: u64) -> Reply {
+        Reply {
+            outcome: AttemptOutcome::Success,
+            latency_ms,
+            commit_after_ms: None,
+        }
+    }
+}
+
+/// What a [`ScriptedRun`] did in one step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Stepped {
+    /// It sent this attempt (the table is as the send left it).
+    Sent(AttemptPlan),
+    /// The attempt in flight committed.
+    Committed(AttemptId),
+    /// The attempt in flight ended with this outcome.
+    Reported(AttemptId, AttemptOutcome),
+    /// The run waits until then.
+    Waiting(Timestamp),
+    /// The run ended.
+    Finished(RunResult),
+    /// The run refused what the script reported (a state-machine bug).
+    Refused(RunError),
+}
+
+#[derive(Debug, Clone)]
+enum State {
+    Poll(Timestamp),
+    InFlight {
+        plan: AttemptPlan,
+        reply: Reply,
+        sent_at: Timestamp,
+        committed: bool,
+    },
+    Done(Timestamp),
+}
+
+/// One [`FallbackRun`] driven by a fake clock and scripted replies.
+#[derive(Debug, Clone)]
+pub struct ScriptedRun {
+    /// The run.
+    pub run: FallbackRun,
+    state: State,
+    /// The host gives up on an attempt at the deadline (polls then) instead of
+    /// waiting for its outcome.
+    polls_at_deadline: bool,
+}
+
+impl ScriptedRun {
+    /// Starts driving `run` at its start time.
+    pub fn new(run: FallbackRun, polls_at_deadline: bool) -> ScriptedRun {
+        let start = run.options().now;
+        ScriptedRun {
+            run,
+            state: State::Poll(start),
+            polls_at_deadline,
+        }
+    }
+
+    /// When the next step happens; `None` once the run ended.
+    pub fn next_time(&self) -> Option<Timestamp> {
+        match &self.state {
+            State::Poll(t) => Some(*t),
+            State::InFlight {
+                reply,
+                sent_at,
+                committed,
+                ..
+            } => {
+                let commit = reply.commit_after_ms.filter(|_| !committed);
+                let next = sent_at + commit.unwrap_or(reply.latency_ms);
+                Some(if self.polls_at_deadline {
+                    next.min(self.run.deadline())
+                } else {
+                    next
+                })
+            }
+            State::Done(_) => None,
+        }
+    }
+
+    /// When the run ended.
+    pub fn ended_at(&self) -> Option<Timestamp> {
+        match self.state {
+            State::Done(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// Does the next step; `reply` scripts each attempt when it is sent.
+    pub fn step(
+        &mut self,
+        table: &mut CooldownTable,
+        reply: &mut impl FnMut(&AttemptPlan, Timestamp) -> Reply,
+    ) -> Option<Stepped> {
+        let now = self.next_time()?;
+        match std::mem::replace(&mut self.state, State::Done(now)) {
+            State::Done(t) => {
+                self.state = State::Done(t);
+                None
+            }
+            State::InFlight {
+                plan,
+                reply: r,
+                sent_at,
+                committed,
+            } => {
+                let commit = r.commit_after_ms.filter(|_| !committed && plan.stream);
+                let event_at = sent_at + commit.unwrap_or(r.latency_ms);
+                if self.polls_at_deadline && now < event_at {
+                    // The host gives up at the deadline: the run decides.
+                    self.state = State::Poll(now);
+                    return self.step(table, reply);
+                }
+                if commit.is_some() {
+                    let id = plan.attempt;
+                    let res = self.run.handle_outcome(now, table, id, AttemptOutcome::Committed);
+                    self.state = State::InFlight {
+                        plan,
+                        reply: r,
+                        sent_at,
+                        committed: true,
+                    };
+                    return Some(match res {
+                        Ok(()) => Stepped::Committed(id),
+                        Err(e) => Stepped::Refused(e),
+                    });
+                }
+                let id = plan.attempt;
+                let res = self.run.handle_outcome(now, table, id, r.outcome.clone());
+                self.state = State::Poll(now);
+                Some(match res {
+                    Ok(()) => Stepped::Reported(id, r.outcome),
+                    Err(e) => Stepped::Refused(e),
+                })
+            }
+            State::Poll(t) => match self.run.poll_action(t, table) {
+                Action::Send(plan) => {
+                    let r = reply(&plan, t);
+                    self.state = State::InFlight {
+                        plan: plan.clone(),
+                        reply: r,
+                        sent_at: t,
+                        committed: false,
+                    };
+                    Some(Stepped::Sent(plan))
+                }
+                Action::Wait { until } => {
+                    // Never a busy loop, even if a state machine bug asked for one.
+                    self.state = State::Poll(until.max(t + 1));
+                    Some(Stepped::Waiting(until))
+                }
+                Action::Finished(result) => {
+                    self.state = State::Done(t);
+                    Some(Stepped::Finished(result))
+                }
+            },
+        }
+    }
+
+    /// Drives the run to its end; `observe` sees every step. Returns the result and
+    /// the time it ended, or the step guard's failure for a run that never ends.
+    pub fn finish(
+        &mut self,
+        table: &mut CooldownTable,
+        mut reply: impl FnMut(&AttemptPlan, Timestamp) -> Reply,
+        mut observe: impl FnMut(&Stepped, &CooldownTable),
+    ) -> (RunResult, Timestamp) {
+        for _ in 0..MAX_STEPS {
+            let Some(stepped) = self.step(table, &mut reply) else {
+                break;
+            };
+            observe(&stepped, table);
+            if let Stepped::Finished(result) = stepped {
+                return (result, self.ended_at().unwrap_or_default());
+            }
+        }
+        let at = self.next_time().or(self.ended_at()).unwrap_or_default();
+        let failure = RunFailure {
+            kind: FailureKind::Unknown,
+            cause: EndCause::Upstream,
+            message: "dry run did not finish within its step guard".into(),
+            http_status: 500,
+            propagate: None,
+            after_commit: false,
+            retry_after_ms: None,
+        };
+        (RunResult::Failed(failure), at)
+    }
+}
 
 fn to_outcome(o: &StepOutcome) -> AttemptOutcome {
     match o {
@@ -174,6 +406,19 @@ fn to_outcome(o: &StepOutcome) -> AttemptOutcome {
     }
 }
 
+impl Step {
+    /// The scripted reply for this step.
+    pub fn reply(&self) -> Reply {
+        let latency_ms = self.latency_ms.unwrap_or(DEFAULT_LATENCY_MS);
+        Reply {
+            outcome: to_outcome(&self.outcome),
+            latency_ms,
+            commit_after_ms: matches!(self.outcome, StepOutcome::CommitThen { .. })
+                .then_some(latency_ms / 2),
+        }
+    }
+}
+
 /// Runs `script` against `config`, starting from `snapshot`'s cooldowns.
 pub fn dry_run(
     config: &Config,
@@ -192,64 +437,28 @@ pub fn dry_run_with_table(
     script: &Script,
 ) -> Result<DryRun, RouteError> {
     let route = config.route(&script.model)?;
-    let mut now = script.now;
-    let mut run = FallbackRun::new(
+    let run = FallbackRun::new(
         route,
         RunOptions {
-            now,
+            now: script.now,
             seed: script.seed,
             run_id: script.seed,
             stream: script.stream,
         },
     );
     let mut steps = script.steps.iter();
-    for _ in 0..MAX_STEPS {
-        match run.poll_action(now, table) {
-            Action::Finished(result) => {
-                return Ok(DryRun {
-                    result,
-                    trace: run.trace().to_vec(),
-                    attempts: run.attempts().to_vec(),
-                    snapshot: table.snapshot(now),
-                    ended_at: now,
-                })
-            }
-            Action::Wait { until } => now = until.max(now + 1),
-            Action::Send(plan) => {
-                let step = steps.next();
-                let latency = step
-                    .and_then(|s| s.latency_ms)
-                    .unwrap_or(DEFAULT_LATENCY_MS);
-                let outcome = step.map_or(AttemptOutcome::Success, |s| to_outcome(&s.outcome));
-                if let Some(Step {
-                    outcome: StepOutcome::CommitThen { .. },
-                    ..
-                }) = step
-                {
-                    now += latency / 2;
-                    // The plan's attempt is in flight: this cannot be a misuse.
-                    let _ = run.handle_outcome(now, table, plan.attempt, AttemptOutcome::Committed);
-                    now += latency - latency / 2;
-                } else {
-                    now += latency;
-                }
-                let _ = run.handle_outcome(now, table, plan.attempt, outcome);
-            }
-        }
-    }
-    // Unreachable for a correct state machine; report instead of looping.
+    let mut driver = ScriptedRun::new(run, false);
+    let next = |_: &AttemptPlan, _: Timestamp| {
+        steps
+            .next()
+            .map_or(Reply::ok(DEFAULT_LATENCY_MS), Step::reply)
+    };
+    let (result, ended_at) = driver.finish(table, next, |_, _| {});
     Ok(DryRun {
-        result: RunResult::Failed(crate::run::RunFailure {
-            kind: crate::classify::FailureKind::Unknown,
-            message: "dry run did not finish within its step guard".into(),
-            http_status: 500,
-            propagate: None,
-            after_commit: false,
-            retry_after_ms: None,
-        }),
-        trace: run.trace().to_vec(),
-        attempts: run.attempts().to_vec(),
-        snapshot: table.snapshot(now),
-        ended_at: now,
+        result,
+        trace: driver.run.trace().to_vec(),
+        attempts: driver.run.attempts().to_vec(),
+        snapshot: table.snapshot(ended_at),
+        ended_at,
     })
 }

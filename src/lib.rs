@@ -19,31 +19,32 @@
 #![cfg_attr(not(feature = "component"), forbid(unsafe_code))]
 #![cfg_attr(feature = "component", deny(unsafe_code))]
 
+pub mod api;
 pub mod classify;
 pub mod config;
 pub mod cooldown;
 pub mod dry_run;
+pub mod exchange;
 pub mod explain;
 pub mod failure;
-pub mod gateway;
 pub mod hosts;
 pub mod policy;
 pub mod provider;
 pub mod redact;
 pub mod run;
+pub mod session;
 pub mod sse;
 pub mod time;
 
 pub use time::Timestamp;
 
-pub use classify::{
-    classify, inspect_completion, Classification, FailureKind, Outcome, Scope, TransportFailure,
-};
+pub use classify::{classify, inspect_completion};
+pub use failure::{Classification, FailureKind, Outcome, Scope, TransportFailure};
 pub use config::{Config, ConfigError, Route, RouteError};
 pub use cooldown::{CooldownTable, ScopeKey, ScopeState, Snapshot};
 pub use policy::{Backoff, FailurePolicy, Rule};
 pub use provider::Dialect;
 pub use run::{
-    Action, AttemptId, AttemptOutcome, AttemptPlan, FallbackRun, RunFailure, RunOptions, RunResult,
-    TraceEvent,
+    Action, AttemptId, AttemptOutcome, AttemptPlan, Continuation, FallbackRun, RunFailure,
+    RunOptions, RunResult, TraceEvent,
 };

@@ -4,7 +4,8 @@
 //! *how* the loop runs is the state machine's job ([`crate::run`]). The defaults are
 //! the table in the README; a chain overrides any field of any row.
 
-use crate::classify::FailureKind;
+use crate::failure::FailureKind;
+use crate::time::{HOUR, MIN, SEC};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -12,8 +13,11 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Backoff {
+    /// The first delay.
     pub base_ms: u64,
+    /// The cap.
     pub max_ms: u64,
+    /// The growth per step (default 2).
     #[serde(default = "two")]
     pub multiplier: f64,
 }
@@ -23,6 +27,7 @@ fn two() -> f64 {
 }
 
 impl Backoff {
+    /// `base_ms` doubling up to `max_ms`.
     pub const fn new(base_ms: u64, max_ms: u64) -> Backoff {
         Backoff {
             base_ms,
@@ -71,9 +76,16 @@ pub struct Rule {
     pub honor_retry_after: bool,
 }
 
-const SEC: u64 = 1000;
-const MIN: u64 = 60 * SEC;
-const HOUR: u64 = 60 * MIN;
+/// The cooldown of a transient failure (overload, 5xx, a cut connection, an
+/// unusable answer) without a provider hint: 5 s, doubling per failed probe, at
+/// most [`TRANSIENT_COOLDOWN_MAX_MS`]. The cap is the recovery bound: a backend
+/// that recovers is probed again within it (plus the time to the next request).
+pub const TRANSIENT_COOLDOWN: Backoff = Backoff::new(5 * SEC, TRANSIENT_COOLDOWN_MAX_MS);
+/// The longest a transient failure cools a backend down without a provider hint.
+pub const TRANSIENT_COOLDOWN_MAX_MS: u64 = 20 * SEC;
+/// The cooldown of a timeout: probing a hung backend costs its probe the whole
+/// timeout, so it starts at 10 s and may grow to 40 s.
+pub const TIMEOUT_COOLDOWN: Backoff = Backoff::new(10 * SEC, 40 * SEC);
 
 impl Rule {
     /// The default row for `kind` (the README's table).
@@ -85,7 +97,7 @@ impl Rule {
             retry_backoff: quick,
             rotate_key: false,
             fallback: true,
-            cooldown: Some(Backoff::new(5 * SEC, 5 * MIN)),
+            cooldown: Some(TRANSIENT_COOLDOWN),
             honor_retry_after: true,
         };
         match kind {
@@ -108,7 +120,7 @@ impl Rule {
             },
             Overloaded | ServerError | Connection => Rule { retries: 1, ..base },
             Timeout => Rule {
-                cooldown: Some(Backoff::new(15 * SEC, 10 * MIN)),
+                cooldown: Some(TIMEOUT_COOLDOWN),
                 ..base
             },
             ModelNotFound => Rule {
@@ -141,6 +153,7 @@ impl Rule {
 /// A partial [`Rule`]: what a chain changes in a row.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(missing_docs)] // Each field overrides the [`Rule`] field of the same name.
 pub struct RuleOverride {
     pub retries: Option<u32>,
     pub retry_backoff: Option<Backoff>,
@@ -154,7 +167,9 @@ pub struct RuleOverride {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum CooldownOverride {
+    /// `false` turns the cooldown off; `true` keeps (or restores) the default.
     Enabled(bool),
+    /// This backoff instead.
     Backoff(Backoff),
 }
 
@@ -182,6 +197,7 @@ fn index(kind: FailureKind) -> usize {
 }
 
 impl FailurePolicy {
+    /// The row for `kind`.
     pub fn rule(&self, kind: FailureKind) -> &Rule {
         &self.rules[index(kind)]
     }
@@ -208,7 +224,7 @@ impl FailurePolicy {
             match &o.cooldown {
                 Some(CooldownOverride::Enabled(false)) => r.cooldown = None,
                 Some(CooldownOverride::Enabled(true)) => {
-                    r.cooldown = r.cooldown.or(Some(Backoff::new(5 * SEC, 5 * MIN)))
+                    r.cooldown = r.cooldown.or(Some(TRANSIENT_COOLDOWN))
                 }
                 Some(CooldownOverride::Backoff(b)) => r.cooldown = Some(*b),
                 None => {}

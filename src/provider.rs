@@ -19,11 +19,17 @@ pub enum Dialect {
     Gemini,
     /// OpenRouter, which wraps upstream errors in `error.metadata.raw`.
     OpenRouter,
+    /// Groq (OpenAI-compatible).
     Groq,
+    /// DeepSeek (OpenAI-compatible).
     DeepSeek,
+    /// Together AI (OpenAI-compatible).
     Together,
+    /// Mistral La Plateforme (OpenAI-compatible).
     Mistral,
+    /// A vLLM server (OpenAI-compatible).
     Vllm,
+    /// An Ollama server (its OpenAI-compatible `/v1`).
     Ollama,
     /// Any other server that speaks the OpenAI chat-completions API.
     OpenAiCompatible,
@@ -86,6 +92,27 @@ impl Dialect {
     }
 }
 
+impl Dialect {
+    /// How this dialect's API can finish an answer another target started.
+    ///
+    /// `Prefill` where the provider documents continuing a trailing assistant
+    /// message: Anthropic (assistant prefill), OpenRouter (assistant prefill),
+    /// Mistral (`prefix: true`), Groq (prefilling), vLLM (`continue_final_message`).
+    /// `Fresh` elsewhere (OpenAI and Azure document no prefill; DeepSeek's prefix
+    /// completion needs its beta endpoint; Gemini, Together, Ollama and unknown
+    /// servers are not known to).
+    pub fn default_continuation(self) -> ContinuationSupport {
+        match self {
+            Dialect::Anthropic
+            | Dialect::OpenRouter
+            | Dialect::Mistral
+            | Dialect::Groq
+            | Dialect::Vllm => ContinuationSupport::Prefill,
+            _ => ContinuationSupport::Fresh,
+        }
+    }
+}
+
 impl std::fmt::Display for Dialect {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -108,5 +135,31 @@ impl<'de> Deserialize<'de> for Dialect {
                 valid.join(", ")
             ))
         })
+    }
+}
+
+/// How a target can finish an answer whose stream broke on another target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ContinuationSupport {
+    /// Its API continues a trailing assistant message (prefill): it is sent the
+    /// conversation plus the text already streamed, and continues it.
+    Prefill,
+    /// It cannot continue a prefill: it is asked for the answer afresh, and its
+    /// answer is used only if it begins with exactly what the client already has.
+    Fresh,
+    /// It never takes over a broken stream.
+    Off,
+}
+
+impl ContinuationSupport {
+    /// The name used in configs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContinuationSupport::Prefill => "prefill",
+            ContinuationSupport::Fresh => "fresh",
+            ContinuationSupport::Off => "off",
+        }
     }
 }

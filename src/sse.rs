@@ -7,9 +7,10 @@
 //! tells a complete stream (saw `[DONE]` or a `finish_reason`) from a truncated one,
 //! which must end in an error event, never in a fake success.
 
-use crate::classify::{classify, Classification, Outcome};
+use crate::classify::classify;
+use crate::failure::{Classification, Outcome};
 use crate::provider::Dialect;
-use crate::Timestamp;
+use crate::time::Timestamp;
 use serde_json::Value;
 
 /// The longest line we buffer: a stream sending more without a newline is broken.
@@ -28,6 +29,25 @@ pub struct SseEvent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SseError(pub String);
 
+impl SseEvent {
+    /// This event as SSE text (`event:` line if any, `data:` lines, blank line).
+    pub fn to_sse(&self) -> String {
+        let mut out = String::with_capacity(self.data.len() + 16);
+        if let Some(e) = &self.event {
+            out.push_str("event: ");
+            out.push_str(e);
+            out.push('\n');
+        }
+        for line in self.data.split('\n') {
+            out.push_str("data: ");
+            out.push_str(line);
+            out.push('\n');
+        }
+        out.push('\n');
+        out
+    }
+}
+
 /// An incremental SSE parser (WHATWG event-stream rules: `\n`, `\r\n` or `\r` line
 /// ends, `:` comments, multi-line `data`, dispatch on a blank line).
 #[derive(Debug, Default, Clone)]
@@ -39,6 +59,7 @@ pub struct SseParser {
 }
 
 impl SseParser {
+    /// A parser at the start of a stream.
     pub fn new() -> SseParser {
         SseParser::default()
     }
@@ -127,15 +148,28 @@ pub enum ChunkVerdict {
     Done,
     /// An error event or an error inside a chunk.
     Error(Classification),
-    /// Not valid JSON or not a chunk: the stream is broken.
+    /// Not valid JSON, or not a chunk: the event is unusable (it is dropped, never
+    /// forwarded; only a stream that then ends incomplete is a failure).
     Malformed(String),
+}
+
+/// An event as the inspector read it: its verdict, and its JSON when it parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inspected {
+    /// What the event means.
+    pub verdict: ChunkVerdict,
+    /// The event's data as JSON (a chunk object), when it is one.
+    pub value: Option<Value>,
 }
 
 /// How a stream ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StreamEnd {
     /// `[DONE]` arrived, or a `finish_reason` did (then the host adds `[DONE]`).
-    Complete { saw_done: bool },
+    Complete {
+        /// `[DONE]` itself arrived.
+        saw_done: bool,
+    },
     /// It stopped before any `finish_reason`: a cut. Never report it as success.
     Truncated,
 }
@@ -150,6 +184,7 @@ pub struct StreamInspector {
 }
 
 impl StreamInspector {
+    /// An inspector for a stream of `dialect`.
     pub fn new(dialect: Dialect) -> StreamInspector {
         StreamInspector {
             dialect,
@@ -159,25 +194,50 @@ impl StreamInspector {
         }
     }
 
+    /// Some event carried content.
     pub fn saw_content(&self) -> bool {
         self.saw_content
     }
 
     /// Reads one event. `now` is for retry hints inside error events.
     pub fn inspect(&mut self, ev: &SseEvent, now: Timestamp) -> ChunkVerdict {
+        self.read(ev, now).verdict
+    }
+
+    /// Reads one event, keeping its parsed JSON (each event is parsed once).
+    pub fn read(&mut self, ev: &SseEvent, now: Timestamp) -> Inspected {
         let data = ev.data.trim();
         if data == "[DONE]" {
             self.saw_done = true;
-            return ChunkVerdict::Done;
+            return Inspected {
+                verdict: ChunkVerdict::Done,
+                value: None,
+            };
         }
         let is_error_event = ev.event.as_deref() == Some("error");
         let value: Value = match serde_json::from_str(data) {
             Ok(v) => v,
-            Err(_) if is_error_event => return ChunkVerdict::Error(self.error(data, now)),
+            Err(_) if is_error_event => {
+                return Inspected {
+                    verdict: ChunkVerdict::Error(self.error(data, now)),
+                    value: None,
+                }
+            }
             Err(e) => {
-                return ChunkVerdict::Malformed(format!("stream chunk is not valid JSON: {e}"))
+                return Inspected {
+                    verdict: ChunkVerdict::Malformed(format!("stream chunk is not valid JSON: {e}")),
+                    value: None,
+                }
             }
         };
+        let verdict = self.judge(&value, is_error_event, data, now);
+        Inspected {
+            verdict,
+            value: Some(value),
+        }
+    }
+
+    fn judge(&mut self, value: &Value, is_error_event: bool, data: &str, now: Timestamp) -> ChunkVerdict {
         let Some(obj) = value.as_object() else {
             return ChunkVerdict::Malformed("stream chunk is not a JSON object".into());
         };

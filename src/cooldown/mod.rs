@@ -14,10 +14,17 @@
 //! replica converges whatever order snapshots arrive in; "later `until` wins". Probe
 //! leases are local and never exported.
 
-use crate::classify::FailureKind;
+mod latency;
+mod snapshot;
+
+pub use latency::{FirstTokenSamples, MAX_SAMPLES, MIN_SAMPLES};
+pub use snapshot::{Entry, Snapshot};
+
+use crate::failure::FailureKind;
 use crate::policy::Backoff;
-use crate::Timestamp;
+use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
+use snapshot::{join_into, JoinInto};
 use std::collections::BTreeMap;
 
 /// The floor of every cooldown: even `Retry-After: 0` does not allow a tight loop.
@@ -30,18 +37,23 @@ pub const MIN_COOLDOWN_MS: u64 = 250;
 pub struct ScopeKey(pub String);
 
 impl ScopeKey {
+    /// A whole endpoint (provider).
     pub fn endpoint(provider: &str) -> ScopeKey {
         ScopeKey(format!("endpoint|{provider}"))
     }
+    /// A model on an endpoint.
     pub fn model(provider: &str, model: &str) -> ScopeKey {
         ScopeKey(format!("model|{provider}|{model}"))
     }
+    /// A key, for every model.
     pub fn key(provider: &str, key: &str) -> ScopeKey {
         ScopeKey(format!("key|{provider}|{key}"))
     }
+    /// A key on one model.
     pub fn key_model(provider: &str, key: &str, model: &str) -> ScopeKey {
         ScopeKey(format!("key_model|{provider}|{key}|{model}"))
     }
+    /// The key as text (`model|openai|gpt-4o`).
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -55,34 +67,6 @@ impl ScopeKey {
     }
 }
 
-/// One scope's breaker state as shared between replicas.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Entry {
-    /// Open until this time; at or after it the scope is half-open (if `streak > 0`).
-    pub until: Timestamp,
-    /// When this state began (the failure or success that set it).
-    pub since: Timestamp,
-    /// Consecutive opens; 0 means closed.
-    pub streak: u32,
-    pub kind: Option<FailureKind>,
-    pub reason: String,
-}
-
-impl Entry {
-    fn order_key(&self) -> (Timestamp, Timestamp, u32, Option<FailureKind>, &str) {
-        (self.until, self.since, self.streak, self.kind, &self.reason)
-    }
-    /// The merge rule, in one place: `self` replaces `current` when it is greater
-    /// in the order `(until, since, streak, kind, reason)` (so later `until` wins).
-    pub fn supersedes(&self, current: Option<&Entry>) -> bool {
-        current.map_or(true, |c| self.order_key() > c.order_key())
-    }
-
-    pub fn is_closed(&self) -> bool {
-        self.streak == 0
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Probe {
     owner: u64,
@@ -93,6 +77,20 @@ struct Probe {
 struct Slot {
     entry: Entry,
     probe: Option<Probe>,
+    /// A run holds this scope for its own same-target retry ([`CooldownTable::reserve`]):
+    /// the reservation is not an open of its own, so the failure that may follow
+    /// opens with the streak the scope had before it.
+    reserved_by: Option<u64>,
+}
+
+impl Slot {
+    fn new(entry: Entry) -> Slot {
+        Slot {
+            entry,
+            probe: None,
+            reserved_by: None,
+        }
+    }
 }
 
 /// A run's claim on a scope it will retry itself (see [`CooldownTable::reserve`]).
@@ -110,12 +108,16 @@ pub struct Reservation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum ScopeState {
+    /// Healthy: attempts go through.
     Closed,
+    /// Cooling down: attempts are refused.
     Open {
+        /// Until then.
         until: Timestamp,
     },
     /// Cooldown over; one probe may go. `probe_until` is set while a probe is out.
     HalfOpen {
+        /// The probe's lease ends then.
         probe_until: Option<Timestamp>,
     },
 }
@@ -123,9 +125,12 @@ pub enum ScopeState {
 /// Why [`CooldownTable::try_acquire`] refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Blocked {
+    /// The scope that refused.
     pub scope: ScopeKey,
     /// When it may be worth asking again.
     pub until: Timestamp,
+    /// It is half-open and another run's probe is out (else it is open).
+    pub probe_in_flight: bool,
 }
 
 /// Tunables of the table.
@@ -147,44 +152,34 @@ impl Default for CooldownSettings {
     }
 }
 
-/// The shareable form of the table (what hosts put in KV or `localStorage`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Snapshot {
-    pub entries: BTreeMap<ScopeKey, Entry>,
-}
-
-impl Snapshot {
-    /// Joins `other` into `self` (the same rule as [`CooldownTable::merge`]).
-    pub fn join(&mut self, other: &Snapshot) -> bool {
-        let mut changed = false;
-        for (k, e) in &other.entries {
-            if e.supersedes(self.entries.get(k)) {
-                self.entries.insert(k.clone(), e.clone());
-                changed = true;
-            }
-        }
-        changed
-    }
-}
-
 /// The breaker table. Owned by the host (one per isolate or page) and lent to
 /// each [`crate::run::FallbackRun`] call.
 #[derive(Debug, Clone, Default)]
 pub struct CooldownTable {
     slots: BTreeMap<ScopeKey, Slot>,
+    first_token: BTreeMap<ScopeKey, FirstTokenSamples>,
     settings: CooldownSettings,
     dirty: bool,
+    /// When new first-token samples last made the table dirty (they alone make it
+    /// dirty at most once per [`SAMPLES_WRITE_INTERVAL_MS`]).
+    samples_dirty_at: Option<Timestamp>,
 }
+
+/// New first-token samples alone ask for a write at most this often.
+pub const SAMPLES_WRITE_INTERVAL_MS: u64 = 60_000;
 
 impl CooldownTable {
     pub fn new(settings: CooldownSettings) -> CooldownTable {
         CooldownTable {
             slots: BTreeMap::new(),
+            first_token: BTreeMap::new(),
             settings,
             dirty: false,
+            samples_dirty_at: None,
         }
     }
 
+    /// The table's tunables.
     pub fn settings(&self) -> &CooldownSettings {
         &self.settings
     }
@@ -229,6 +224,7 @@ impl CooldownTable {
                 return Err(Blocked {
                     scope: (*scope).clone(),
                     until: slot.entry.until,
+                    probe_in_flight: false,
                 });
             }
             if let Some(p) = &slot.probe {
@@ -236,6 +232,7 @@ impl CooldownTable {
                     return Err(Blocked {
                         scope: (*scope).clone(),
                         until: p.lease_until,
+                        probe_in_flight: true,
                     });
                 }
             }
@@ -245,7 +242,8 @@ impl CooldownTable {
             if let Some(slot) = self.slots.get_mut(*scope) {
                 if !slot.entry.is_closed() {
                     slot.probe = Some(Probe { owner, lease_until });
-                    probe = true;
+                    // The owner's own reservation is a retry, not a probe.
+                    probe |= slot.reserved_by != Some(owner);
                 }
             }
         }
@@ -264,7 +262,7 @@ impl CooldownTable {
         hint_ms: Option<u64>,
         backoff: &Backoff,
     ) -> Timestamp {
-        let streak = self.current_streak(scope, now);
+        let streak = self.streak_before(scope, now);
         let ms = hint_ms
             .unwrap_or_else(|| backoff.delay(streak))
             .max(MIN_COOLDOWN_MS);
@@ -289,7 +287,7 @@ impl CooldownTable {
         kind: FailureKind,
         reason: &str,
     ) {
-        let streak = self.current_streak(scope, now);
+        let streak = self.streak_before(scope, now);
         let probe = Some(Probe {
             owner: r.owner,
             lease_until: r.until.saturating_add(r.lease_ms),
@@ -297,11 +295,25 @@ impl CooldownTable {
         let entry = Entry {
             until: r.until.max(now + 1),
             since: now,
+            // Open to everyone else (streak > 0), but not an open of its own.
             streak: streak + 1,
             kind: Some(kind),
             reason: reason.to_string(),
         };
         self.set_open(scope, entry, probe);
+        if let Some(slot) = self.slots.get_mut(scope) {
+            slot.reserved_by = Some(r.owner);
+        }
+    }
+
+    /// The streak a new open builds on: the scope's current streak, minus the
+    /// reservation a run placed for its own retry.
+    fn streak_before(&self, scope: &ScopeKey, now: Timestamp) -> u32 {
+        let streak = self.current_streak(scope, now);
+        match self.slots.get(scope) {
+            Some(s) if s.reserved_by.is_some() => streak.saturating_sub(1),
+            _ => streak,
+        }
     }
 
     fn current_streak(&self, scope: &ScopeKey, now: Timestamp) -> u32 {
@@ -321,7 +333,14 @@ impl CooldownTable {
             }
         }
         let until = entry.until;
-        self.slots.insert(scope.clone(), Slot { entry, probe });
+        self.slots.insert(
+            scope.clone(),
+            Slot {
+                entry,
+                probe,
+                reserved_by: None,
+            },
+        );
         self.dirty = true;
         until
     }
@@ -341,6 +360,7 @@ impl CooldownTable {
                         reason: String::new(),
                     };
                     slot.probe = None;
+                    slot.reserved_by = None;
                     self.dirty = true;
                 }
             }
@@ -369,27 +389,16 @@ impl CooldownTable {
             if slot.probe.as_ref().is_some_and(|p| p.owner == owner) {
                 slot.probe = None;
             }
+            if slot.reserved_by == Some(owner) {
+                slot.reserved_by = None;
+            }
         }
     }
 
     /// Joins a snapshot from elsewhere. Returns whether anything here changed.
     /// Merging does not mark the table dirty: it only learns what the source knew.
     pub fn merge(&mut self, snapshot: &Snapshot) -> bool {
-        let mut changed = false;
-        for (k, e) in &snapshot.entries {
-            if e.supersedes(self.slots.get(k).map(|s| &s.entry)) {
-                // A newer state from elsewhere: any local probe lease is void.
-                self.slots.insert(
-                    k.clone(),
-                    Slot {
-                        entry: e.clone(),
-                        probe: None,
-                    },
-                );
-                changed = true;
-            }
-        }
-        changed
+        join_into(self, snapshot)
     }
 
     /// The shareable state at `now`, without entries that no longer matter (closed
@@ -403,7 +412,34 @@ impl CooldownTable {
                 .filter(|(_, s)| s.entry.until >= keep_after)
                 .map(|(k, s)| (k.clone(), s.entry.clone()))
                 .collect(),
+            first_token: self
+                .first_token
+                .iter()
+                .filter(|(_, s)| s.newest().is_some_and(|at| at >= keep_after))
+                .map(|(k, s)| (k.clone(), s.clone()))
+                .collect(),
         }
+    }
+
+    /// Records an observed time to first token (`ms` from the response headers to
+    /// the first content) on a model scope.
+    pub fn record_first_token(&mut self, scope: &ScopeKey, now: Timestamp, ms: u64) {
+        self.first_token
+            .entry(scope.clone())
+            .or_default()
+            .record(now, ms);
+        let due = self
+            .samples_dirty_at
+            .map_or(true, |at| now.saturating_sub(at) >= SAMPLES_WRITE_INTERVAL_MS);
+        if due {
+            self.samples_dirty_at = Some(now);
+            self.dirty = true;
+        }
+    }
+
+    /// The observed times to first token of a model scope.
+    pub fn first_token_samples(&self, scope: &ScopeKey) -> Option<&FirstTokenSamples> {
+        self.first_token.get(scope)
     }
 
     /// Drops entries older than the retention (bounded memory for long-lived hosts).
@@ -411,6 +447,8 @@ impl CooldownTable {
         let keep_after = now.saturating_sub(self.settings.retention_ms);
         self.slots
             .retain(|_, s| s.entry.until >= keep_after || s.probe.is_some());
+        self.first_token
+            .retain(|_, s| s.newest().is_some_and(|at| at >= keep_after));
     }
 
     /// True when a local event changed the table since the last call: the host
@@ -428,12 +466,33 @@ impl CooldownTable {
             .collect()
     }
 
+    /// How many scopes the table holds (closed ones included, until pruned).
     pub fn len(&self) -> usize {
         self.slots.len()
     }
 
+    /// No scope at all.
     pub fn is_empty(&self) -> bool {
         self.slots.is_empty()
+    }
+}
+
+impl JoinInto for CooldownTable {
+    fn offer(&mut self, scope: &ScopeKey, entry: &Entry) -> bool {
+        if entry.supersedes(self.slots.get(scope).map(|s| &s.entry)) {
+            // A newer state from elsewhere: any local probe lease is void.
+            self.slots.insert(scope.clone(), Slot::new(entry.clone()));
+            true
+        } else {
+            false
+        }
+    }
+
+    fn offer_samples(&mut self, scope: &ScopeKey, samples: &FirstTokenSamples) -> bool {
+        self.first_token
+            .entry(scope.clone())
+            .or_default()
+            .join(samples)
     }
 }
 

@@ -5,178 +5,20 @@
 //! `chains[0].targets[1].model: …`. Keys are referenced by *name* only: the core
 //! never sees a key's value, so it can never leak one.
 
-use crate::classify::FailureKind;
+mod spec;
+
+pub use crate::provider::ContinuationSupport;
+pub use spec::{
+    Budgets, BudgetsOverride, ChainSpec, ConfigSpec, DefaultsSpec, ProviderSpec, TargetSpec,
+    ADAPTIVE_FIRST_TOKEN_FACTOR,
+};
+
 use crate::cooldown::{CooldownSettings, ScopeKey};
-use crate::policy::{FailurePolicy, RuleOverride};
+use crate::policy::FailurePolicy;
 use crate::provider::Dialect;
-use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use serde::Serialize;
+use std::collections::BTreeSet;
 use std::sync::Arc;
-
-/// Time limits of one client request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Budgets {
-    /// Upstream attempts per client request, retries included.
-    pub max_attempts: u32,
-    /// Overall deadline of a client request, from its start.
-    pub deadline_ms: u64,
-    /// Per streaming attempt: response headers must arrive within this.
-    pub header_timeout_ms: u64,
-    /// Per non-streaming attempt: the whole answer must arrive within this (the
-    /// provider sends its headers only when the generation is done).
-    pub response_timeout_ms: u64,
-    /// Per streaming attempt: the first content chunk must arrive within this after headers.
-    pub first_token_timeout_ms: u64,
-    /// Per streaming attempt: at most this long between chunks.
-    pub idle_timeout_ms: u64,
-    /// The longest wait the gateway accepts before a retry (a `Retry-After` longer
-    /// than this is not waited for: the gateway moves on).
-    pub max_retry_wait_ms: u64,
-}
-
-impl Default for Budgets {
-    fn default() -> Self {
-        Budgets {
-            max_attempts: 5,
-            deadline_ms: 300_000,
-            header_timeout_ms: 30_000,
-            response_timeout_ms: 180_000,
-            first_token_timeout_ms: 30_000,
-            idle_timeout_ms: 30_000,
-            max_retry_wait_ms: 10_000,
-        }
-    }
-}
-
-/// Budgets as written in a config file: every field optional.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BudgetsOverride {
-    pub max_attempts: Option<u32>,
-    pub deadline_ms: Option<u64>,
-    pub header_timeout_ms: Option<u64>,
-    pub response_timeout_ms: Option<u64>,
-    pub first_token_timeout_ms: Option<u64>,
-    pub idle_timeout_ms: Option<u64>,
-    pub max_retry_wait_ms: Option<u64>,
-}
-
-impl Budgets {
-    fn with(mut self, o: &BudgetsOverride) -> Budgets {
-        macro_rules! take {
-            ($($f:ident),*) => { $( if let Some(v) = o.$f { self.$f = v; } )* };
-        }
-        take!(
-            max_attempts,
-            deadline_ms,
-            header_timeout_ms,
-            response_timeout_ms,
-            first_token_timeout_ms,
-            idle_timeout_ms,
-            max_retry_wait_ms
-        );
-        self
-    }
-}
-
-/// A provider as written in the config file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProviderSpec {
-    /// The name chains and pinned requests use (`"openai"`, `"my-vllm"`).
-    pub name: String,
-    pub dialect: Dialect,
-    /// E.g. `https://api.openai.com/v1`, `http://127.0.0.1:8000/v1`, or for Azure
-    /// `https://RESOURCE.openai.azure.com/openai`.
-    pub base_url: String,
-    /// Names of the secrets that hold this provider's keys, in rotation order.
-    /// Empty for keyless local servers.
-    #[serde(default)]
-    pub keys: Vec<String>,
-    /// Azure `api-version`.
-    #[serde(default)]
-    pub api_version: Option<String>,
-}
-
-/// A target as written in the config file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TargetSpec {
-    pub provider: String,
-    /// The concrete model (or Azure deployment). Required: there is no default.
-    pub model: Option<String>,
-    /// The model's context window in tokens, if known: a context-length failure
-    /// falls back only to targets that declare a larger one.
-    #[serde(default)]
-    pub context_window: Option<u32>,
-    /// Restrict to these of the provider's keys (by name), in this order.
-    #[serde(default)]
-    pub keys: Option<Vec<String>>,
-}
-
-/// A chain as written in the config file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChainSpec {
-    pub name: String,
-    pub targets: Vec<TargetSpec>,
-    #[serde(default)]
-    pub budgets: BudgetsOverride,
-    #[serde(default, deserialize_with = "policy_overrides")]
-    pub policy: BTreeMap<FailureKind, RuleOverride>,
-}
-
-/// Defaults every chain (and every pinned request) starts from.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DefaultsSpec {
-    #[serde(default)]
-    pub budgets: BudgetsOverride,
-    #[serde(default, deserialize_with = "policy_overrides")]
-    pub policy: BTreeMap<FailureKind, RuleOverride>,
-}
-
-/// A policy map key: a [`FailureKind`] read through a string, so that errors below
-/// it (and an unknown kind) carry the key in their path (`chains[0].policy.rate_limited.retries`)
-/// instead of `?`.
-#[derive(PartialEq, Eq, PartialOrd, Ord)]
-struct KindKey(FailureKind);
-
-impl<'de> Deserialize<'de> for KindKey {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let name = String::deserialize(d)?;
-        match FailureKind::ALL.iter().find(|k| k.as_str() == name) {
-            Some(k) => Ok(KindKey(*k)),
-            None => {
-                let valid: Vec<&str> = FailureKind::ALL.iter().map(|k| k.as_str()).collect();
-                Err(serde::de::Error::custom(format!(
-                    "unknown failure kind `{name}`, expected one of: {}",
-                    valid.join(", ")
-                )))
-            }
-        }
-    }
-}
-
-fn policy_overrides<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<BTreeMap<FailureKind, RuleOverride>, D::Error> {
-    let map = BTreeMap::<KindKey, RuleOverride>::deserialize(d)?;
-    Ok(map.into_iter().map(|(k, v)| (k.0, v)).collect())
-}
-
-/// The config file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConfigSpec {
-    pub providers: Vec<ProviderSpec>,
-    pub chains: Vec<ChainSpec>,
-    #[serde(default)]
-    pub defaults: DefaultsSpec,
-    #[serde(default)]
-    pub cooldown: CooldownSettings,
-}
 
 /// A validated provider.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -198,6 +40,8 @@ pub struct Target {
     pub keys: Vec<String>,
     pub context_window: Option<u32>,
     pub api_version: Option<String>,
+    /// How it can finish an answer another target started.
+    pub continuation: ContinuationSupport,
     /// The cooldown scopes an attempt on this target goes through, built once.
     #[serde(skip)]
     pub scopes: TargetScopes,
@@ -233,10 +77,16 @@ impl TargetScopes {
 /// A validated chain with its effective budgets and policy.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Chain {
+    /// The name clients send as `model` (for a pinned route, `provider/model`).
     pub name: String,
+    /// The targets, in fallback order.
     pub targets: Vec<Target>,
+    /// The effective budgets.
     pub budgets: Budgets,
+    /// The effective failure policy.
     pub policy: FailurePolicy,
+    /// A stream that broke after it started is finished on another target.
+    pub continuation: bool,
 }
 
 /// A validated configuration.
@@ -247,6 +97,7 @@ pub struct Config {
     pub cooldown: CooldownSettings,
     default_budgets: Budgets,
     default_policy: FailurePolicy,
+    default_continuation: bool,
 }
 
 /// A configuration error, naming the field.
@@ -314,6 +165,7 @@ impl Config {
         let default_budgets = Budgets::default().with(&spec.defaults.budgets);
         validate_budgets("defaults.budgets", &default_budgets)?;
         let default_policy = FailurePolicy::default().with_overrides(&spec.defaults.policy);
+        let default_continuation = spec.defaults.continuation.unwrap_or(true);
 
         if spec.providers.is_empty() {
             return Err(err("providers", "at least one provider is required"));
@@ -398,6 +250,7 @@ impl Config {
                 targets,
                 budgets,
                 policy,
+                continuation: c.continuation.unwrap_or(default_continuation),
             }));
         }
         Ok(Config {
@@ -406,6 +259,7 @@ impl Config {
             cooldown: spec.cooldown,
             default_budgets,
             default_policy,
+            default_continuation,
         })
     }
 
@@ -452,6 +306,7 @@ impl Config {
                         keys: p.keys.clone(),
                         context_window: None,
                         api_version: p.api_version.clone(),
+                        continuation: p.dialect.default_continuation(),
                         scopes: TargetScopes::of(&p.name, concrete, &p.keys),
                     },
                 };
@@ -460,6 +315,7 @@ impl Config {
                     targets: vec![target],
                     budgets: self.default_budgets,
                     policy: self.default_policy.clone(),
+                    continuation: self.default_continuation,
                 };
                 return Ok(Route {
                     chain: Arc::new(chain),
@@ -587,6 +443,9 @@ fn resolve_target(
         keys,
         context_window: t.context_window,
         api_version: p.api_version.clone(),
+        continuation: t
+            .continuation
+            .unwrap_or_else(|| p.dialect.default_continuation()),
     })
 }
 

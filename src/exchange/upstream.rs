@@ -1,0 +1,201 @@
+//! Addressing an upstream: the HTTP request one attempt sends, per dialect.
+//!
+//! The request never holds a key's value: it names the key and says how it is
+//! sent ([`KeyUse`]); the host, which holds the secrets, adds the header.
+
+use crate::api::ChatRequest;
+use crate::provider::Dialect;
+use crate::run::{AttemptId, AttemptPlan, Continuation};
+use serde_json::{json, Value};
+
+/// How the key is sent upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum KeyHeader {
+    /// `Authorization: Bearer KEY`.
+    Bearer,
+    /// Azure's `api-key: KEY`.
+    ApiKey,
+}
+
+impl KeyHeader {
+    /// The header that carries `key`: `(name, value)`.
+    pub fn header(self, key: &str) -> (&'static str, String) {
+        match self {
+            KeyHeader::Bearer => ("authorization", format!("Bearer {key}")),
+            KeyHeader::ApiKey => ("api-key", key.to_string()),
+        }
+    }
+}
+
+/// Which key an upstream request uses, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyUse {
+    /// The key's name in the config (the host resolves it to its value).
+    pub name: String,
+    /// How the value is sent.
+    pub header: KeyHeader,
+}
+
+/// One upstream HTTP request, without the key's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamRequest {
+    /// The attempt it belongs to.
+    pub attempt: AttemptId,
+    /// `POST`.
+    pub method: &'static str,
+    /// The full URL.
+    pub url: String,
+    /// Headers to send (never the key).
+    pub headers: Vec<(String, String)>,
+    /// The key to add, if the provider has keys.
+    pub key: Option<KeyUse>,
+    /// The JSON body.
+    pub body: String,
+    /// The response is a stream.
+    pub stream: bool,
+}
+
+/// Addresses `plan`'s target with the client's request: the model is replaced by
+/// the target's concrete model; everything else goes as the client sent it. A
+/// continuation attempt adds the text the client already has: as a trailing
+/// assistant message (prefill, with the dialect's own flag where it has one), or
+/// not at all (a fresh attempt, whose answer must begin with that text).
+pub fn upstream_request(plan: &AttemptPlan, req: &ChatRequest, sent: &str) -> UpstreamRequest {
+    let mut body = req.body.clone();
+    let (url, key_header) = match plan.dialect {
+        Dialect::Azure => {
+            body.remove("model");
+            let version = plan.api_version.as_deref().unwrap_or("2024-10-21");
+            (
+                format!(
+                    "{}/deployments/{}/chat/completions?api-version={version}",
+                    plan.base_url, plan.model
+                ),
+                KeyHeader::ApiKey,
+            )
+        }
+        _ => {
+            body.insert("model".into(), Value::String(plan.model.clone()));
+            (
+                format!("{}/chat/completions", plan.base_url),
+                KeyHeader::Bearer,
+            )
+        }
+    };
+    if plan.continuation == Some(Continuation::Prefill) {
+        add_prefill(plan.dialect, &mut body, sent);
+    }
+    let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+    if plan.stream {
+        headers.push(("accept".into(), "text/event-stream".into()));
+    }
+    UpstreamRequest {
+        attempt: plan.attempt,
+        method: "POST",
+        url,
+        headers,
+        key: plan.key.as_ref().map(|name| KeyUse {
+            name: name.clone(),
+            header: key_header,
+        }),
+        body: Value::Object(body).to_string(),
+        stream: plan.stream,
+    }
+}
+
+/// Appends the assistant prefill `sent` the way `dialect` documents it.
+fn add_prefill(dialect: Dialect, body: &mut serde_json::Map<String, Value>, sent: &str) {
+    let mut message = json!({"role": "assistant", "content": sent});
+    match dialect {
+        // Mistral and DeepSeek continue a final assistant message marked `prefix`.
+        Dialect::Mistral | Dialect::DeepSeek => message["prefix"] = Value::Bool(true),
+        // vLLM continues it when asked to, without a new generation prompt.
+        Dialect::Vllm => {
+            body.insert("continue_final_message".into(), Value::Bool(true));
+            body.insert("add_generation_prompt".into(), Value::Bool(false));
+        }
+        // Anthropic, OpenRouter and Groq continue a trailing assistant message as is.
+        _ => {}
+    }
+    if let Some(Value::Array(messages)) = body.get_mut("messages") {
+        messages.push(message);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::parse_chat_request;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    fn plan(dialect: Dialect) -> AttemptPlan {
+        AttemptPlan {
+            attempt: AttemptId(0),
+            target: 0,
+            provider: "p".into(),
+            dialect,
+            base_url: "https://h.test/v1".into(),
+            model: "real-model".into(),
+            key: Some("K".into()),
+            api_version: Some("2024-10-21".into()),
+            stream: true,
+            header_timeout_ms: 1,
+            first_token_timeout_ms: 1,
+            idle_timeout_ms: 1,
+            deadline: 1,
+            probe: false,
+            continuation: None,
+        }
+    }
+
+    #[test]
+    fn upstream_requests_carry_the_concrete_model_and_the_right_key_header() {
+        let req = parse_chat_request(
+            br#"{"model":"chain","messages":[{"role":"user","content":"hi"}],"temperature":0.2}"#,
+        )
+        .unwrap();
+        let u = upstream_request(&plan(Dialect::OpenAi), &req, "");
+        assert_eq!(u.url, "https://h.test/v1/chat/completions");
+        assert_eq!(u.key.as_ref().unwrap().header, KeyHeader::Bearer);
+        assert_eq!(KeyHeader::Bearer.header("sk-1"), ("authorization", "Bearer sk-1".into()));
+        let body: Value = serde_json::from_str(&u.body).unwrap();
+        assert_eq!(
+            (body["model"].as_str(), body["temperature"].as_f64()),
+            (Some("real-model"), Some(0.2))
+        );
+        assert!(!u.body.contains("sk-"), "no key value in the request");
+        let a = upstream_request(&plan(Dialect::Azure), &req, "");
+        assert_eq!(
+            a.url,
+            "https://h.test/v1/deployments/real-model/chat/completions?api-version=2024-10-21"
+        );
+        assert_eq!(a.key.unwrap().header, KeyHeader::ApiKey);
+        assert!(serde_json::from_str::<Value>(&a.body)
+            .unwrap()
+            .get("model")
+            .is_none());
+    }
+
+    #[test]
+    fn a_prefill_continuation_ends_with_the_text_sent_in_the_dialects_way() {
+        let req =
+            parse_chat_request(br#"{"model":"c","messages":[{"role":"user","content":"hi"}]}"#)
+                .unwrap();
+        let mut p = plan(Dialect::OpenRouter);
+        p.continuation = Some(Continuation::Prefill);
+        let body: Value = serde_json::from_str(&upstream_request(&p, &req, "Once upon").body).unwrap();
+        assert_eq!(body["messages"][1], json!({"role": "assistant", "content": "Once upon"}));
+        p.dialect = Dialect::Mistral;
+        let body: Value = serde_json::from_str(&upstream_request(&p, &req, "Once").body).unwrap();
+        assert_eq!(body["messages"][1]["prefix"], json!(true));
+        p.dialect = Dialect::Vllm;
+        let body: Value = serde_json::from_str(&upstream_request(&p, &req, "Once").body).unwrap();
+        assert_eq!(body["continue_final_message"], json!(true));
+        assert_eq!(body["add_generation_prompt"], json!(false));
+        p.continuation = Some(Continuation::Fresh);
+        let body: Value = serde_json::from_str(&upstream_request(&p, &req, "Once").body).unwrap();
+        assert_eq!(body["messages"].as_array().unwrap().len(), 1, "a fresh attempt asks afresh");
+    }
+}

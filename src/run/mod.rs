@@ -1,0 +1,755 @@
+//! The fallback-chain state machine: one [`FallbackRun`] per client request.
+//!
+//! A run never does I/O and never reads a clock. The host loop is:
+//!
+//! ```text
+//! let mut run = FallbackRun::new(route, RunOptions { now, seed, .. });
+//! loop {
+//!     match run.poll_action(now, &mut table) {
+//!         Action::Send(plan)      => { /* make the attempt, then: */
+//!                                      run.handle_outcome(now, &mut table, plan.attempt, outcome)?; }
+//!         Action::Wait { until }  => { /* sleep until `until` (or until an outcome arrives) */ }
+//!         Action::Finished(r)     => break r,
+//!     }
+//! }
+//! ```
+//!
+//! After every call that changes the run, call `poll_action` again. Streaming and
+//! non-streaming requests use the same machine. A streaming host reports
+//! [`AttemptOutcome::Committed`] when an attempt's first content goes to the
+//! client; from then on a failure is never hidden and never returned as an HTTP
+//! error: the run *continues* on the next target that can finish the answer
+//! (its plan says how: [`Continuation`]), or ends with `after_commit`. Most hosts
+//! drive a run through [`crate::session::Session`], which does all of that.
+//! Misuse (an outcome for an attempt that is not in flight) is an error value,
+//! never a panic.
+
+mod candidates;
+mod ending;
+mod plan;
+mod trace;
+
+pub use plan::{
+    Action, AttemptId, AttemptOutcome, AttemptPlan, Continuation, EndCause, RunError,
+    RunFailure, RunOptions, RunResult,
+};
+pub use trace::{AttemptRecord, Ending, RetryReason, SkipReason, TraceEvent, WaitReason};
+
+use crate::classify::classify;
+use crate::config::{Chain, ContinuationSupport, Route, ADAPTIVE_FIRST_TOKEN_FACTOR};
+use crate::cooldown::{CooldownTable, Reservation, ScopeKey, MIN_COOLDOWN_MS};
+use crate::failure::{reason_prefix, Classification, FailureKind, Scope};
+use crate::policy::Rule;
+use crate::time::Timestamp;
+use candidates::Candidates;
+use ending::Why;
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct InFlight {
+    id: AttemptId,
+    target: usize,
+    key: Option<usize>,
+    committed: bool,
+    probe: bool,
+    continuation: Option<Continuation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Next {
+    /// Pick the best available (target, key).
+    Pick,
+    /// Retry the same (target, key) at `at`.
+    Retry {
+        target: usize,
+        key: Option<usize>,
+        at: Timestamp,
+    },
+    /// Waiting for an outcome.
+    InFlight(InFlight),
+    Done(RunResult),
+}
+
+/// One client request's walk down its chain.
+#[derive(Debug, Clone)]
+pub struct FallbackRun {
+    chain: Arc<Chain>,
+    pinned: bool,
+    opts: RunOptions,
+    deadline: Timestamp,
+    next: Next,
+    rng: fastrand::Rng,
+    candidates: Candidates,
+    attempts: Vec<AttemptRecord>,
+    last_failure: Option<(AttemptId, Classification)>,
+    trace: Vec<TraceEvent>,
+    /// An attempt's content reached the client: failures are continued or end the
+    /// stream with an error.
+    committed: bool,
+    /// What the client has can be continued by another target (no tool calls, one
+    /// choice); the host says otherwise with [`FallbackRun::forbid_continuation`].
+    continuable: bool,
+}
+
+impl FallbackRun {
+    /// A run of `route`'s chain for one client request.
+    pub fn new(route: Route, opts: RunOptions) -> FallbackRun {
+        let chain = route.chain;
+        FallbackRun {
+            deadline: opts.now.saturating_add(chain.budgets.deadline_ms),
+            pinned: route.pinned,
+            next: Next::Pick,
+            rng: fastrand::Rng::with_seed(opts.seed),
+            candidates: Candidates::new(&chain),
+            attempts: Vec::new(),
+            last_failure: None,
+            trace: Vec::new(),
+            committed: false,
+            continuable: chain.continuation,
+            chain,
+            opts,
+        }
+    }
+
+    /// The chain this run walks.
+    pub fn chain(&self) -> &Chain {
+        &self.chain
+    }
+    /// The request pinned one provider.
+    pub fn is_pinned(&self) -> bool {
+        self.pinned
+    }
+    /// The request's deadline.
+    pub fn deadline(&self) -> Timestamp {
+        self.deadline
+    }
+    /// How the run was started.
+    pub fn options(&self) -> &RunOptions {
+        &self.opts
+    }
+    /// The decision trace so far.
+    pub fn trace(&self) -> &[TraceEvent] {
+        &self.trace
+    }
+    /// Every attempt so far.
+    pub fn attempts(&self) -> &[AttemptRecord] {
+        &self.attempts
+    }
+    /// The result, once finished.
+    pub fn result(&self) -> Option<&RunResult> {
+        match &self.next {
+            Next::Done(r) => Some(r),
+            _ => None,
+        }
+    }
+    /// The last failure's classification (for the host's logs and headers).
+    pub fn last_failure(&self) -> Option<&(AttemptId, Classification)> {
+        self.last_failure.as_ref()
+    }
+    /// Some attempt's content reached the client.
+    pub fn is_committed(&self) -> bool {
+        self.committed
+    }
+
+    /// What the client already has cannot be finished by another target (tool-call
+    /// deltas, several choices): a failure after the commit ends the stream.
+    pub fn forbid_continuation(&mut self) {
+        self.continuable = false;
+    }
+
+    /// Notes a misuse of the run's API by the host in the trace (hosts call this
+    /// with the [`RunError`] they got instead of dropping it).
+    pub fn record_host_error(&mut self, now: Timestamp, error: &RunError) {
+        self.trace.push(TraceEvent::HostError {
+            at: now,
+            message: error.to_string(),
+        });
+    }
+
+    /// Notes in the trace that the attempt's stream had an unusable event, dropped.
+    pub fn record_dropped(&mut self, now: Timestamp, attempt: AttemptId, count: u32, why: &str) {
+        self.trace.push(TraceEvent::Dropped {
+            at: now,
+            attempt,
+            count,
+            why: why.to_string(),
+        });
+    }
+
+    /// Notes in the trace that a continuation's text joined the client's stream,
+    /// `overlap` bytes of repetition removed.
+    pub fn record_spliced(&mut self, now: Timestamp, attempt: AttemptId, overlap: usize) {
+        self.trace.push(TraceEvent::Spliced {
+            at: now,
+            attempt,
+            overlap_chars: u32::try_from(overlap).unwrap_or(u32::MAX),
+        });
+    }
+
+    fn key_name(&self, target: usize, key: Option<usize>) -> Option<String> {
+        key.and_then(|k| self.chain.targets[target].keys.get(k).cloned())
+    }
+
+    /// The scopes an attempt on (target, key) goes through: endpoint, model, and
+    /// for a keyed provider the key and the key on this model.
+    fn scopes(&self, target: usize, key: Option<usize>) -> Vec<&ScopeKey> {
+        let s = &self.chain.targets[target].scopes;
+        let mut out = vec![&s.endpoint, &s.model];
+        if let Some((k, km)) = key.and_then(|k| s.keys.get(k)) {
+            out.push(k);
+            out.push(km);
+        }
+        out
+    }
+
+    fn scope_key(&self, scope: Scope, target: usize, key: Option<usize>) -> Option<ScopeKey> {
+        let s = &self.chain.targets[target].scopes;
+        let k = key.and_then(|k| s.keys.get(k));
+        match (scope, k) {
+            (Scope::Endpoint, _) => Some(s.endpoint.clone()),
+            (Scope::Model, _) => Some(s.model.clone()),
+            (Scope::Key, Some((k, _))) => Some(k.clone()),
+            (Scope::KeyModel, Some((_, km))) => Some(km.clone()),
+            // A keyless provider: the key's failure is the model's.
+            (Scope::Key | Scope::KeyModel, None) => Some(s.model.clone()),
+            (Scope::Request, _) => None,
+            // `Scope` is non-exhaustive: an unknown scope cools the model.
+            #[allow(unreachable_patterns)]
+            _ => Some(s.model.clone()),
+        }
+    }
+
+    /// The lease a probe holds: as long as one attempt may last.
+    fn lease_ms(&self) -> u64 {
+        let b = &self.chain.budgets;
+        if self.opts.stream {
+            b.header_timeout_ms.saturating_add(b.first_token_timeout_ms)
+        } else {
+            b.response_timeout_ms
+        }
+    }
+
+    /// The first-token bound for `target`: the configured one, or lower, learned
+    /// from the target's observed times to first token (see [`crate::config::Budgets`]).
+    pub fn first_token_bound(&self, table: &CooldownTable, target: usize) -> u64 {
+        let b = &self.chain.budgets;
+        let max = b.first_token_timeout_ms.min(b.response_timeout_ms);
+        if !b.adaptive_first_token {
+            return max;
+        }
+        let scope = &self.chain.targets[target].scopes.model;
+        match table.first_token_samples(scope).and_then(|s| s.p90()) {
+            Some(p90) => p90
+                .saturating_mul(ADAPTIVE_FIRST_TOKEN_FACTOR)
+                .clamp(b.first_token_floor_ms.min(max), max),
+            None => max,
+        }
+    }
+
+    /// What to do next. Call after creating the run, after every `handle_*`, and
+    /// when a `Wait` expires.
+    pub fn poll_action(&mut self, now: Timestamp, table: &mut CooldownTable) -> Action {
+        loop {
+            match self.next.clone() {
+                Next::Done(r) => return Action::Finished(r),
+                Next::InFlight(f) => {
+                    if now >= self.deadline {
+                        self.fail_at_deadline(now, table, f);
+                        continue;
+                    }
+                    return Action::Wait {
+                        until: self.deadline,
+                    };
+                }
+                Next::Retry { target, key, at } => {
+                    if now >= self.deadline {
+                        self.end(now, table, self.deadline_why());
+                        continue;
+                    }
+                    if now < at {
+                        return Action::Wait { until: at };
+                    }
+                    if self.attempts.len() as u32 >= self.chain.budgets.max_attempts {
+                        self.next = Next::Pick; // Pick finishes with the budget message.
+                        continue;
+                    }
+                    let lease = now.saturating_add(self.lease_ms());
+                    let scopes = self.scopes(target, key);
+                    match table.try_acquire(&scopes, now, self.opts.run_id, lease) {
+                        Ok(probe) => return Action::Send(self.send(now, table, target, key, probe)),
+                        Err(b) => {
+                            let why = SkipReason::RetryCancelled {
+                                scope: b.scope,
+                                until: b.until,
+                            };
+                            self.skip(now, target, key, why);
+                            self.candidates.mark_out(&self.chain, target, key, Scope::KeyModel);
+                            self.next = Next::Pick;
+                        }
+                    }
+                }
+                Next::Pick => return self.pick(now, table),
+            }
+        }
+    }
+
+    fn deadline_why(&self) -> Why {
+        Why::Deadline {
+            deadline_ms: self.chain.budgets.deadline_ms,
+        }
+    }
+
+    fn pick(&mut self, now: Timestamp, table: &mut CooldownTable) -> Action {
+        if now >= self.deadline {
+            self.end(now, table, self.deadline_why());
+            return self.poll_action(now, table);
+        }
+        if self.attempts.len() as u32 >= self.chain.budgets.max_attempts {
+            self.end(now, table, Why::AttemptBudget);
+            return self.poll_action(now, table);
+        }
+        let continuing = self.committed;
+        if continuing && !self.continuable {
+            self.end(now, table, Why::NothingLeft);
+            return self.poll_action(now, table);
+        }
+        let mut earliest: Option<Timestamp> = None;
+        for t in 0..self.chain.targets.len() {
+            if let Err(why) = self.candidates.eligible(&self.chain, t, continuing) {
+                if !self.candidates.is_out(t) {
+                    self.skip(now, t, None, why);
+                }
+                continue;
+            }
+            for key in self.candidates.keys(&self.chain, t) {
+                let lease = now.saturating_add(self.lease_ms());
+                let scopes = self.scopes(t, key);
+                match table.try_acquire(&scopes, now, self.opts.run_id, lease) {
+                    Ok(probe) => return Action::Send(self.send(now, table, t, key, probe)),
+                    Err(b) => {
+                        earliest = Some(earliest.map_or(b.until, |e: Timestamp| e.min(b.until)));
+                        let why = if b.probe_in_flight {
+                            SkipReason::ProbeInFlight {
+                                scope: b.scope,
+                                until: b.until,
+                            }
+                        } else {
+                            SkipReason::CoolingDown {
+                                scope: b.scope,
+                                until: b.until,
+                            }
+                        };
+                        self.skip(now, t, key, why);
+                    }
+                }
+            }
+        }
+        // Nothing available now. Wait for the earliest cooldown if that fits the
+        // budget; otherwise give up.
+        if let Some(until) = earliest {
+            let wait = until.saturating_sub(now);
+            if wait <= self.chain.budgets.max_retry_wait_ms && until < self.deadline {
+                self.trace.push(TraceEvent::Wait {
+                    at: now,
+                    until,
+                    why: WaitReason::AllCoolingDown,
+                });
+                self.next = Next::Pick;
+                return Action::Wait { until };
+            }
+        }
+        let why = match earliest {
+            Some(until) => Why::CoolingDown {
+                ms: until.saturating_sub(now),
+            },
+            None => Why::NothingLeft,
+        };
+        self.end(now, table, why);
+        self.poll_action(now, table)
+    }
+
+    fn skip(&mut self, now: Timestamp, target: usize, key: Option<usize>, why: SkipReason) {
+        let t = &self.chain.targets[target];
+        self.trace.push(TraceEvent::Skip {
+            at: now,
+            provider: t.provider.clone(),
+            model: t.model.clone(),
+            key: self.key_name(target, key),
+            why,
+        });
+    }
+
+    fn send(
+        &mut self,
+        now: Timestamp,
+        table: &CooldownTable,
+        target: usize,
+        key: Option<usize>,
+        probe: bool,
+    ) -> AttemptPlan {
+        let id = AttemptId(self.attempts.len() as u32);
+        let continuation = self.committed.then(|| {
+            let prefill = self.chain.targets[target].continuation == ContinuationSupport::Prefill;
+            if prefill && !self.candidates.prefill_rejected(target) {
+                Continuation::Prefill
+            } else {
+                Continuation::Fresh
+            }
+        });
+        let first_token = self.first_token_bound(table, target);
+        let t = &self.chain.targets[target];
+        let b = &self.chain.budgets;
+        let remaining = self.deadline.saturating_sub(now);
+        let plan = AttemptPlan {
+            attempt: id,
+            target,
+            provider: t.provider.clone(),
+            dialect: t.dialect,
+            base_url: t.base_url.clone(),
+            model: t.model.clone(),
+            key: self.key_name(target, key),
+            api_version: t.api_version.clone(),
+            stream: self.opts.stream,
+            header_timeout_ms: if self.opts.stream {
+                b.header_timeout_ms
+            } else {
+                b.response_timeout_ms
+            }
+            .min(remaining),
+            first_token_timeout_ms: first_token.min(remaining),
+            idle_timeout_ms: b.idle_timeout_ms.min(remaining),
+            deadline: self.deadline,
+            probe,
+            continuation,
+        };
+        self.attempts.push(AttemptRecord {
+            attempt: id,
+            provider: plan.provider.clone(),
+            model: plan.model.clone(),
+            key: plan.key.clone(),
+            started_at: now,
+            ended_at: None,
+            kind: None,
+            status: None,
+            continuation,
+            committed: false,
+        });
+        self.trace.push(TraceEvent::Send {
+            at: now,
+            attempt: id,
+            provider: plan.provider.clone(),
+            model: plan.model.clone(),
+            key: plan.key.clone(),
+            probe,
+            continuation,
+        });
+        self.next = Next::InFlight(InFlight {
+            id,
+            target,
+            key,
+            committed: false,
+            probe,
+            continuation,
+        });
+        plan
+    }
+
+    /// Reports how attempt `attempt` went.
+    pub fn handle_outcome(
+        &mut self,
+        now: Timestamp,
+        table: &mut CooldownTable,
+        attempt: AttemptId,
+        outcome: AttemptOutcome,
+    ) -> Result<(), RunError> {
+        let f = match &self.next {
+            Next::InFlight(f) if f.id == attempt => *f,
+            Next::Done(_) => return Err(RunError::Finished),
+            _ => return Err(RunError::NotInFlight(attempt)),
+        };
+        match outcome {
+            AttemptOutcome::Committed => {
+                if !f.committed {
+                    self.trace.push(TraceEvent::Committed { at: now, attempt });
+                    self.attempts[attempt.0 as usize].committed = true;
+                    self.committed = true;
+                    self.next = Next::InFlight(InFlight {
+                        committed: true,
+                        ..f
+                    });
+                }
+            }
+            AttemptOutcome::Success => self.succeed(now, table, f),
+            AttemptOutcome::Failure(o) => {
+                let c = classify(self.chain.targets[f.target].dialect, &o, now);
+                self.on_failure(now, table, f, c);
+            }
+            AttemptOutcome::Classified(c) => self.on_failure(now, table, f, c),
+            AttemptOutcome::Diverged => {
+                // The backend answered properly; it just cannot finish this answer.
+                let scopes = self.scopes(f.target, f.key);
+                table.record_success(&scopes, now);
+                self.attempts[attempt.0 as usize].ended_at = Some(now);
+                self.trace.push(TraceEvent::Diverged { at: now, attempt });
+                self.candidates.rule_out_target(f.target);
+                self.next = Next::Pick;
+            }
+        }
+        Ok(())
+    }
+
+    fn succeed(&mut self, now: Timestamp, table: &mut CooldownTable, f: InFlight) {
+        let scopes = self.scopes(f.target, f.key);
+        table.record_success(&scopes, now);
+        self.attempts[f.id.0 as usize].ended_at = Some(now);
+        let t = &self.chain.targets[f.target];
+        let (provider, model) = (t.provider.clone(), t.model.clone());
+        self.trace.push(TraceEvent::Success {
+            at: now,
+            attempt: f.id,
+            provider: provider.clone(),
+            model: model.clone(),
+        });
+        self.trace.push(TraceEvent::Finished {
+            at: now,
+            result: Ending::Success,
+            kind: None,
+            message: format!("answered by {provider}/{model}"),
+        });
+        table.release_probes(self.opts.run_id);
+        self.next = Next::Done(RunResult::Success {
+            attempt: f.id,
+            provider,
+            model,
+        });
+    }
+
+    fn record_failure(&mut self, now: Timestamp, f: InFlight, c: &Classification) {
+        let rec = &mut self.attempts[f.id.0 as usize];
+        rec.ended_at = Some(now);
+        rec.kind = Some(c.kind);
+        rec.status = c.status;
+        self.trace.push(TraceEvent::Failure {
+            at: now,
+            attempt: f.id,
+            kind: c.kind,
+            scope: c.scope,
+            status: c.status,
+            retry_after_ms: c.retry_after_ms,
+            reason: c.reason.clone(),
+        });
+    }
+
+    fn on_failure(&mut self, now: Timestamp, table: &mut CooldownTable, f: InFlight, c: Classification) {
+        self.record_failure(now, f, &c);
+        if c.scope == Scope::Request {
+            // The backend answered properly; the request was the problem. Close any
+            // breaker this attempt was probing so others can use the backend.
+            let scopes = self.scopes(f.target, f.key);
+            table.record_success(&scopes, now);
+        }
+        let rule = self.chain.policy.rule(c.kind).clone();
+        let (target, key) = (f.target, f.key);
+        self.last_failure = Some((f.id, c.clone()));
+
+        if self.committed {
+            if f.continuation == Some(Continuation::Prefill) && c.kind.is_request_error() {
+                // The target refused the prefill: ask it afresh (never the client's error).
+                self.candidates.reject_prefill(target);
+                self.next = Next::Pick;
+                return;
+            }
+            if !self.continuable {
+                self.cool(now, table, &c, target, key, &rule);
+                self.end(now, table, Why::NothingLeft);
+                return;
+            }
+        }
+
+        // 1. The same target again, after a wait? Not for a half-open probe (a
+        // single attempt), and not after the commit in auto mode (the next target
+        // finishes the answer at once).
+        if f.probe || (self.committed && !self.pinned) {
+            self.candidates.spend_retries(target, key);
+        }
+        if self.try_retry(now, table, f, &c, &rule) {
+            return;
+        }
+
+        // 2. Moving on: cool the failed scope down, rule out what cannot work.
+        self.cool(now, table, &c, target, key, &rule);
+        self.candidates.mark_out(&self.chain, target, key, c.scope);
+        if !rule.rotate_key {
+            self.candidates.rule_out_target(target);
+        }
+        match c.kind {
+            FailureKind::ContextLength => self.candidates.raise_context_floor(&self.chain, target),
+            FailureKind::RequestTooLarge | FailureKind::ContentFiltered => {
+                self.candidates.rule_out_target(target)
+            }
+            _ => {}
+        }
+        if !rule.fallback {
+            // Only the same target's other keys (rotation), never another target.
+            let other_keys = self.candidates.has_other_keys(target);
+            if rule.rotate_key && other_keys && !c.kind.is_request_error() && !self.committed {
+                self.candidates.confine_to(target);
+            } else {
+                self.end(now, table, Why::NoFallback);
+                return;
+            }
+        }
+        self.next = Next::Pick;
+    }
+
+    /// Schedules a same-target retry when the rule allows one; true if it did.
+    fn try_retry(
+        &mut self,
+        now: Timestamp,
+        table: &mut CooldownTable,
+        f: InFlight,
+        c: &Classification,
+        rule: &Rule,
+    ) -> bool {
+        let (target, key) = (f.target, f.key);
+        let used = self.candidates.retries_used(target, key);
+        if used >= rule.retries || c.scope == Scope::Request {
+            return false;
+        }
+        let hint = c.retry_after_ms.filter(|_| rule.honor_retry_after);
+        let wait = match hint {
+            Some(h) => h,
+            None => rule.retry_backoff.jittered(used, self.rng.f64()),
+        }
+        // Never a tight loop, even for `Retry-After: 0` or a zero backoff; and a zero
+        // wait would retry at `now`, before the reservation (which always ends after
+        // `now`) lets this run through, cancelling the retry.
+        .max(MIN_COOLDOWN_MS);
+        let at = now.saturating_add(wait);
+        let b = &self.chain.budgets;
+        let attempts_left = (self.attempts.len() as u32) < b.max_attempts;
+        if wait > b.max_retry_wait_ms || at >= self.deadline || !attempts_left {
+            return false;
+        }
+        self.candidates.use_retry(target, key);
+        if let Some(scope) = self.scope_key(c.scope, target, key) {
+            // Others skip the scope while this run waits to retry it itself.
+            let lease = Reservation {
+                owner: self.opts.run_id,
+                until: at,
+                lease_ms: self.lease_ms(),
+            };
+            table.reserve(&scope, now, lease, c.kind, &c.reason);
+            self.trace.push(TraceEvent::CooledDown {
+                at: now,
+                scope: scope.0.clone(),
+                until: at,
+                kind: c.kind,
+            });
+        }
+        self.trace.push(TraceEvent::Retry {
+            at: now,
+            attempt: f.id,
+            until: at,
+            why: if hint.is_some() {
+                RetryReason::ProviderHint
+            } else {
+                RetryReason::Backoff
+            },
+        });
+        self.next = Next::Retry { target, key, at };
+        true
+    }
+
+    fn cool(
+        &mut self,
+        now: Timestamp,
+        table: &mut CooldownTable,
+        c: &Classification,
+        target: usize,
+        key: Option<usize>,
+        rule: &Rule,
+    ) {
+        let hint = c.retry_after_ms.filter(|_| rule.honor_retry_after);
+        let Some(backoff) = rule.cooldown else { return };
+        let Some(scope) = self.scope_key(c.scope, target, key) else {
+            return;
+        };
+        let until = table.open(&scope, now, c.kind, &c.reason, hint, &backoff);
+        self.trace.push(TraceEvent::CooledDown {
+            at: now,
+            scope: scope.0,
+            until,
+            kind: c.kind,
+        });
+    }
+
+    /// The deadline passed with an attempt in flight: the attempt failed as a
+    /// timeout (the policy's timeout row cools its model), and the run ends.
+    fn fail_at_deadline(&mut self, now: Timestamp, table: &mut CooldownTable, f: InFlight) {
+        let deadline_ms = self.chain.budgets.deadline_ms;
+        let dialect = self.chain.targets[f.target].dialect;
+        let c = Classification::observed(
+            FailureKind::Timeout,
+            Scope::Model,
+            format!(
+                "{}: the request deadline of {deadline_ms} ms was reached",
+                reason_prefix(dialect, None, FailureKind::Timeout)
+            ),
+        );
+        self.record_failure(now, f, &c);
+        let rule = self.chain.policy.rule(FailureKind::Timeout).clone();
+        self.cool(now, table, &c, f.target, f.key, &rule);
+        self.last_failure = Some((f.id, c));
+        self.end(now, table, self.deadline_why());
+    }
+
+    /// Ends the run with the failure the one rule gives (see `ending`).
+    fn end(&mut self, now: Timestamp, table: &mut CooldownTable, why: Why) {
+        let t0 = &self.chain.targets[0];
+        let cx = ending::Context {
+            pinned: self.pinned,
+            chain: &self.chain.name,
+            provider: &t0.provider,
+            attempts: &self.attempts,
+            last: self.last_failure.as_ref(),
+            committed: self.committed,
+        };
+        let failure = ending::failure(&cx, why);
+        table.release_probes(self.opts.run_id);
+        self.trace.push(TraceEvent::Finished {
+            at: now,
+            result: Ending::Failed,
+            kind: Some(failure.kind),
+            message: failure.message.clone(),
+        });
+        self.next = Next::Done(RunResult::Failed(failure));
+    }
+
+    /// The client gave up (its request was aborted): the run ends without blaming
+    /// any upstream — no cooldown, no failure kind — and gives up its probe leases.
+    /// The trace ends with `finished` / `cancelled`; `result()` is a failure with
+    /// status 499 (client closed request). No-op on a finished run.
+    pub fn cancel(&mut self, now: Timestamp, table: &mut CooldownTable) {
+        if matches!(self.next, Next::Done(_)) {
+            return;
+        }
+        table.release_probes(self.opts.run_id);
+        let message = "the client cancelled the request".to_string();
+        self.trace.push(TraceEvent::Finished {
+            at: now,
+            result: Ending::Cancelled,
+            kind: None,
+            message: message.clone(),
+        });
+        self.next = Next::Done(RunResult::Failed(RunFailure {
+            kind: FailureKind::Unknown,
+            cause: EndCause::Cancelled,
+            message,
+            http_status: 499,
+            propagate: None,
+            after_commit: self.committed,
+            retry_after_ms: None,
+        }));
+    }
+}
