@@ -76,7 +76,8 @@ fn bench_decision_step(c: &mut Criterion) {
                     attempt,
                     AttemptOutcome::Failure(black_box(outcome.clone())),
                 );
-                black_box(run.poll_action(1_100, &mut table));
+                let action = run.poll_action(1_100, &mut table);
+                black_box(action)
             },
             criterion::BatchSize::SmallInput,
         )

@@ -17,8 +17,8 @@ use crate::config::{Config, RouteError};
 use crate::cooldown::{CooldownTable, Snapshot};
 use crate::failure::{FailureKind, Outcome, TransportFailure};
 use crate::run::{
-    Action, AttemptId, AttemptOutcome, AttemptPlan, AttemptRecord, EndCause, FallbackRun,
-    RunError, RunFailure, RunOptions, RunResult, TraceEvent,
+    Action, AttemptId, AttemptOutcome, AttemptPlan, AttemptRecord, EndCause, FallbackRun, RunError,
+    RunFailure, RunOptions, RunResult, TraceEvent,
 };
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -214,6 +214,7 @@ pub enum Stepped {
 }
 
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // One per driven run: size does not matter.
 enum State {
     Poll(Timestamp),
     InFlight {
@@ -304,7 +305,9 @@ impl ScriptedRun {
                 }
                 if commit.is_some() {
                     let id = plan.attempt;
-                    let res = self.run.handle_outcome(now, table, id, AttemptOutcome::Committed);
+                    let res = self
+                        .run
+                        .handle_outcome(now, table, id, AttemptOutcome::Committed);
                     self.state = State::InFlight {
                         plan,
                         reply: r,

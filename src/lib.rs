@@ -33,15 +33,16 @@ pub mod provider;
 pub mod redact;
 pub mod run;
 pub mod session;
+pub mod sim;
 pub mod sse;
 pub mod time;
 
 pub use time::Timestamp;
 
 pub use classify::{classify, inspect_completion};
-pub use failure::{Classification, FailureKind, Outcome, Scope, TransportFailure};
 pub use config::{Config, ConfigError, Route, RouteError};
 pub use cooldown::{CooldownTable, ScopeKey, ScopeState, Snapshot};
+pub use failure::{Classification, FailureKind, Outcome, Scope, TransportFailure};
 pub use policy::{Backoff, FailurePolicy, Rule};
 pub use provider::Dialect;
 pub use run::{

@@ -225,7 +225,9 @@ impl StreamInspector {
             }
             Err(e) => {
                 return Inspected {
-                    verdict: ChunkVerdict::Malformed(format!("stream chunk is not valid JSON: {e}")),
+                    verdict: ChunkVerdict::Malformed(format!(
+                        "stream chunk is not valid JSON: {e}"
+                    )),
                     value: None,
                 }
             }
@@ -237,7 +239,13 @@ impl StreamInspector {
         }
     }
 
-    fn judge(&mut self, value: &Value, is_error_event: bool, data: &str, now: Timestamp) -> ChunkVerdict {
+    fn judge(
+        &mut self,
+        value: &Value,
+        is_error_event: bool,
+        data: &str,
+        now: Timestamp,
+    ) -> ChunkVerdict {
         let Some(obj) = value.as_object() else {
             return ChunkVerdict::Malformed("stream chunk is not a JSON object".into());
         };

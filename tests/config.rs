@@ -1,6 +1,10 @@
 //! Config validation: every error names the field it is about, and `route()`
 //! resolves chains, pinned `provider/model`s and unknown names.
 
+mod support;
+#[allow(unused_imports)]
+use support::*;
+
 use llm_failover::config::{Config, ConfigError, RouteError};
 use llm_failover::provider::Dialect;
 use serde_json::{json, Value};
@@ -41,8 +45,7 @@ fn error_at(edit: impl FnOnce(&mut Value), path: &str) -> ConfigError {
     }
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn the_base_config_is_valid_and_normalised() {
     let c = parse(&base()).unwrap();
     assert_eq!(c.providers.len(), 3);
@@ -76,8 +79,7 @@ fn the_base_config_is_valid_and_normalised() {
 // ---------------------------------------------------------------------------
 // targets
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn a_missing_model_names_the_target_and_its_provider() {
     let e = error_at(
         |v| {
@@ -106,8 +108,7 @@ fn a_missing_model_names_the_target_and_its_provider() {
     );
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn sentinel_models_are_rejected() {
     for sentinel in [
         "default", "auto", "Auto", "DEFAULT", " auto ", "*", "any", "none", "null",
@@ -133,8 +134,7 @@ fn sentinel_models_are_rejected() {
     assert!(parse(&v).is_ok());
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn an_unknown_provider_lists_the_declared_ones() {
     let e = error_at(
         |v| v["chains"][0]["targets"][1]["provider"] = json!("anthropik"),
@@ -148,8 +148,7 @@ fn an_unknown_provider_lists_the_declared_ones() {
     );
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn target_key_subsets_must_name_the_providers_keys_once() {
     let e = error_at(
         |v| v["chains"][0]["targets"][0]["keys"] = json!(["OA_1", "AN_1"]),
@@ -171,8 +170,7 @@ fn target_key_subsets_must_name_the_providers_keys_once() {
     );
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn context_window_must_be_positive() {
     error_at(
         |v| v["chains"][0]["targets"][1]["context_window"] = json!(0),
@@ -188,8 +186,7 @@ fn context_window_must_be_positive() {
 // ---------------------------------------------------------------------------
 // names
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn duplicate_names_are_rejected() {
     let e = error_at(
         |v| v["providers"][2]["name"] = json!("openai"),
@@ -217,8 +214,7 @@ fn duplicate_names_are_rejected() {
     );
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn names_that_would_break_routing_or_scopes_are_rejected() {
     for bad in ["", " openai", "open/ai", "open|ai", "open\nai"] {
         error_at(
@@ -238,8 +234,7 @@ fn names_that_would_break_routing_or_scopes_are_rejected() {
 // ---------------------------------------------------------------------------
 // providers
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn a_bad_base_url_is_rejected() {
     for bad in [
         "api.openai.com/v1",
@@ -264,8 +259,7 @@ fn a_bad_base_url_is_rejected() {
     assert!(parse(&v).is_ok());
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn azure_needs_an_api_version() {
     let azure = json!({"name": "azure", "dialect": "azure", "base_url": "https://res.openai.azure.com/openai", "keys": ["AZ"]});
     let e = error_at(
@@ -293,8 +287,7 @@ fn azure_needs_an_api_version() {
     );
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn an_unknown_dialect_lists_the_valid_ones() {
     let e = error_at(
         |v| v["providers"][1]["dialect"] = json!("claude-api"),
@@ -307,8 +300,7 @@ fn an_unknown_dialect_lists_the_valid_ones() {
     );
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn empty_lists_are_rejected() {
     error_at(|v| v["providers"] = json!([]), "providers");
     error_at(|v| v["chains"] = json!([]), "chains");
@@ -322,8 +314,7 @@ fn empty_lists_are_rejected() {
 // ---------------------------------------------------------------------------
 // shape errors from the parser
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn unknown_fields_are_rejected_with_their_path() {
     let e = error_at(
         |v| v["chains"][0]["targets"][1]["modle"] = json!("claude"),
@@ -356,8 +347,7 @@ fn unknown_fields_are_rejected_with_their_path() {
     error_at(|v| v["cooldowns"] = json!({}), "cooldowns");
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn wrong_types_and_unknown_kinds_name_the_field() {
     error_at(
         |v| v["chains"][0]["budgets"]["max_attempts"] = json!("3"),
@@ -381,8 +371,7 @@ fn wrong_types_and_unknown_kinds_name_the_field() {
     assert!(Config::from_json("[]").is_err());
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn budgets_are_validated_where_they_are_written() {
     let e = error_at(
         |v| v["chains"][0]["budgets"]["deadline_ms"] = json!(0),
@@ -403,8 +392,7 @@ fn budgets_are_validated_where_they_are_written() {
     );
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn defaults_apply_to_chains_and_chains_override_them() {
     let mut v = base();
     v["defaults"] = json!({
@@ -442,8 +430,7 @@ fn defaults_apply_to_chains_and_chains_override_them() {
 // ---------------------------------------------------------------------------
 // route()
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn route_resolves_a_chain_name() {
     let c = parse(&base()).unwrap();
     let r = c.route("main").unwrap();
@@ -465,8 +452,7 @@ fn route_resolves_a_chain_name() {
     );
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn route_pins_provider_slash_model() {
     let c = parse(&base()).unwrap();
     // A declared target: its context window and key subset are reused.
@@ -501,8 +487,7 @@ fn route_pins_provider_slash_model() {
     assert!(r.chain.targets[0].keys.is_empty());
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn route_rejects_a_pinned_sentinel_model() {
     let c = parse(&base()).unwrap();
     for m in [
@@ -519,8 +504,7 @@ fn route_rejects_a_pinned_sentinel_model() {
     }
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn route_lists_valid_names_for_an_unknown_model() {
     let c = parse(&base()).unwrap();
     let expected = vec![

@@ -4,6 +4,10 @@
 //! (status, headers, body), with its source and the expected classification. The
 //! files are compiled in with `include_str!` so this test also runs on wasm32.
 
+mod support;
+#[allow(unused_imports)]
+use support::*;
+
 use llm_failover::classify::{classify, FailureKind, Outcome, Scope};
 use llm_failover::provider::Dialect;
 use serde::Deserialize;
@@ -74,8 +78,7 @@ fn load() -> Vec<(String, Fixture)> {
     all
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn every_fixture_classifies_as_expected() {
     let all = load();
     assert!(
@@ -147,8 +150,7 @@ fn every_fixture_classifies_as_expected() {
     );
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn reasons_never_carry_key_shapes() {
     for (_, f) in load() {
         let dialect = Dialect::from_name(&f.provider).unwrap_or(Dialect::OpenAiCompatible);
@@ -169,8 +171,7 @@ fn reasons_never_carry_key_shapes() {
     }
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn the_corpus_covers_every_provider_family_and_the_main_kinds() {
     let all = load();
     for (file, _) in FILES {

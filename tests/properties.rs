@@ -6,17 +6,18 @@
 //! (proptest's default: 256).
 #![cfg(not(target_arch = "wasm32"))]
 
-use llm_failover::classify::{
-    classify, inspect_completion, FailureKind, Outcome, TransportFailure,
-};
+use llm_failover::classify::{classify, inspect_completion};
 use llm_failover::config::Config;
 use llm_failover::cooldown::{
     CooldownTable, Entry, ScopeKey, ScopeState, Snapshot, MIN_COOLDOWN_MS,
 };
-use llm_failover::dry_run::{dry_run, OkWord, Script, Step as DryStep, StepOutcome};
+use llm_failover::dry_run::{
+    dry_run, OkWord, Reply, Script, ScriptedRun, Step as DryStep, StepOutcome, Stepped,
+};
+use llm_failover::failure::{FailureKind, Outcome, TransportFailure};
 use llm_failover::provider::Dialect;
 use llm_failover::run::{
-    Action, AttemptOutcome, AttemptPlan, FallbackRun, RunError, RunOptions, RunResult,
+    AttemptOutcome, AttemptPlan, Continuation, FallbackRun, RunOptions, RunResult, TraceEvent,
 };
 use llm_failover::Timestamp;
 use proptest::prelude::*;
@@ -498,9 +499,7 @@ fn seeded_snapshot(config: &Config, seeds: &[SeedGen]) -> Snapshot {
             kind: Some(FailureKind::ALL[s.kind]),
             reason: "seeded".into(),
         };
-        snap.join(&Snapshot {
-            entries: BTreeMap::from([(scope, entry)]),
-        });
+        snap.join(&Snapshot::from_entries([(scope, entry)]));
     }
     snap
 }
@@ -538,47 +537,15 @@ fn run_strategy() -> impl Strategy<Value = RunGen> {
         })
 }
 
-#[allow(clippy::large_enum_variant)]
-enum Sim {
-    Poll(Timestamp),
-    InFlight {
-        plan: AttemptPlan,
-        outcome: AttemptOutcome,
-        commit_at: Option<Timestamp>,
-        done_at: Timestamp,
-    },
-    Done(Timestamp),
-}
-
 struct RunSim {
-    run: FallbackRun,
+    d: ScriptedRun,
     run_id: u64,
     script: VecDeque<StepGen>,
-    sim: Sim,
     pinned: Option<(String, String)>,
     /// (sent at, done at, plan).
     sends: Vec<(Timestamp, Timestamp, AttemptPlan)>,
     outcomes: Vec<AttemptOutcome>,
     committed: Vec<bool>,
-}
-
-impl RunSim {
-    fn next_time(&self, polls_at_deadline: bool) -> Option<Timestamp> {
-        match &self.sim {
-            Sim::Poll(t) => Some(*t),
-            Sim::InFlight {
-                commit_at, done_at, ..
-            } => {
-                let next = commit_at.unwrap_or(*done_at);
-                Some(if polls_at_deadline {
-                    next.min(self.run.deadline())
-                } else {
-                    next
-                })
-            }
-            Sim::Done(_) => None,
-        }
-    }
 }
 
 fn scopes_of(plan: &AttemptPlan) -> Vec<ScopeKey> {
@@ -591,6 +558,25 @@ fn scopes_of(plan: &AttemptPlan) -> Vec<ScopeKey> {
         s.push(ScopeKey::key_model(&plan.provider, k, &plan.model));
     }
     s
+}
+
+/// The send just made (the trace's last `send`) was a planned same-target retry:
+/// a `retry` event stands between it and the send before it.
+fn is_retry(run: &FallbackRun) -> bool {
+    let trace = run.trace();
+    let Some(this) = trace
+        .iter()
+        .rposition(|e| matches!(e, TraceEvent::Send { .. }))
+    else {
+        return false;
+    };
+    let prev = trace[..this]
+        .iter()
+        .rposition(|e| matches!(e, TraceEvent::Send { .. }))
+        .map_or(0, |p| p + 1);
+    trace[prev..this]
+        .iter()
+        .any(|e| matches!(e, TraceEvent::Retry { .. }))
 }
 
 fn simulate(
@@ -622,21 +608,20 @@ fn simulate(
             };
             let route = config.route(&model).expect("generated models route");
             assert_eq!(route.pinned, pinned.is_some());
-            let now = T0 + g.start;
             let run_id = 100 + i as u64;
+            let run = FallbackRun::new(
+                route,
+                RunOptions {
+                    now: T0 + g.start,
+                    seed: g.seed,
+                    run_id,
+                    stream: g.stream,
+                },
+            );
             RunSim {
-                run: FallbackRun::new(
-                    route,
-                    RunOptions {
-                        now,
-                        seed: g.seed,
-                        run_id,
-                        stream: g.stream,
-                    },
-                ),
+                d: ScriptedRun::new(run, polls_at_deadline),
                 run_id,
                 script: g.script.iter().cloned().collect(),
-                sim: Sim::Poll(now),
                 pinned,
                 sends: Vec::new(),
                 outcomes: Vec::new(),
@@ -650,7 +635,7 @@ fn simulate(
         let Some((i, now)) = sims
             .iter()
             .enumerate()
-            .filter_map(|(i, s)| s.next_time(polls_at_deadline).map(|t| (i, t)))
+            .filter_map(|(i, s)| s.d.next_time().map(|t| (i, t)))
             .min_by_key(|(i, t)| (*t, *i))
         else {
             break;
@@ -658,148 +643,119 @@ fn simulate(
         prop_assert!(now >= clock, "the clock never goes back");
         clock = now;
         let s = &mut sims[i];
-        let deadline = s.run.deadline();
-        let max_attempts = s.run.chain().budgets.max_attempts as usize;
-        match std::mem::replace(&mut s.sim, Sim::Done(now)) {
-            Sim::Done(_) => unreachable!(),
-            Sim::InFlight {
-                plan,
-                outcome,
-                commit_at,
-                done_at,
-            } => {
-                let next = commit_at.unwrap_or(done_at);
-                if polls_at_deadline && deadline < next {
-                    // The host gives up at the deadline.
-                    let Action::Finished(RunResult::Failed(f)) = s.run.poll_action(now, &mut table)
-                    else {
-                        return Err(TestCaseError::fail(
-                            "an attempt in flight at the deadline must end the run",
-                        ));
-                    };
-                    prop_assert_eq!(f.kind, FailureKind::Timeout);
-                    prop_assert_eq!(f.after_commit, *s.committed.last().unwrap());
-                    prop_assert_eq!(
-                        s.run
-                            .handle_outcome(done_at, &mut table, plan.attempt, outcome),
-                        Err(RunError::Finished)
-                    );
-                    s.sim = Sim::Done(now);
-                } else if let Some(c) = commit_at {
-                    prop_assert!(s
-                        .run
-                        .handle_outcome(c, &mut table, plan.attempt, AttemptOutcome::Committed)
-                        .is_ok());
-                    *s.committed.last_mut().unwrap() = true;
-                    s.sim = Sim::InFlight {
-                        plan,
-                        outcome,
-                        commit_at: None,
-                        done_at,
-                    };
-                } else {
-                    let r =
-                        s.run
-                            .handle_outcome(done_at, &mut table, plan.attempt, outcome.clone());
+        let deadline = s.d.run.deadline();
+        let max_attempts = s.d.run.chain().budgets.max_attempts as usize;
+        let mut before = table.clone();
+        before.release_probes(s.run_id);
+        let script = &mut s.script;
+        let mut latency = 0;
+        let stepped =
+            s.d.step(&mut table, &mut |plan: &AttemptPlan, t: Timestamp| {
+                let step = script.pop_front().unwrap_or(StepGen {
+                    outcome: OutcomeGen::Ok,
+                    commit: false,
+                    latency: 100,
+                });
+                latency = step.latency;
+                Reply {
+                    outcome: to_outcome(&step.outcome, t + step.latency),
+                    latency_ms: step.latency,
+                    commit_after_ms: (step.commit && plan.stream).then_some(step.latency / 2),
+                }
+            });
+        let Some(stepped) = stepped else { continue };
+        match stepped {
+            Stepped::Sent(plan) => {
+                // Never through an open scope, nor a half-open one another run probes.
+                let mut half_open = false;
+                for scope in scopes_of(&plan) {
+                    match before.state(&scope, now) {
+                        ScopeState::Closed => {}
+                        ScopeState::HalfOpen { probe_until: None } => half_open = true,
+                        other => {
+                            return Err(TestCaseError::fail(format!(
+                                "run {} sent attempt {} through {} which is {:?} at {now}\n{:#?}",
+                                s.run_id,
+                                plan.attempt.0,
+                                scope.as_str(),
+                                other,
+                                s.d.run.trace()
+                            )))
+                        }
+                    }
+                }
+                // A send is a probe exactly when a scope is half-open, unless it is
+                // the run's own planned retry (its reservation, not a probe).
+                prop_assert!(!plan.probe || half_open, "a probe needs a half-open scope");
+                if half_open && !is_retry(&s.d.run) {
                     prop_assert!(
-                        r.is_ok(),
-                        "outcome of the attempt in flight refused: {:?}",
-                        r
+                        plan.probe,
+                        "a send through a half-open scope is a probe: {:#?}",
+                        s.d.run.trace()
                     );
-                    s.outcomes.push(outcome);
-                    s.sim = Sim::Poll(done_at);
                 }
-            }
-            Sim::Poll(t) => {
-                let mut before = table.clone();
-                before.release_probes(s.run_id);
-                match s.run.poll_action(t, &mut table) {
-                    Action::Send(plan) => {
-                        // Never through an open scope, nor a half-open one another run probes.
-                        let mut half_open = false;
-                        for scope in scopes_of(&plan) {
-                            match before.state(&scope, t) {
-                                ScopeState::Closed => {}
-                                ScopeState::HalfOpen { probe_until: None } => half_open = true,
-                                other => {
-                                    return Err(TestCaseError::fail(format!(
-                                    "run {} sent attempt {} through {} which is {:?} at {t}\n{:#?}",
-                                    s.run_id,
-                                    plan.attempt.0,
-                                    scope.as_str(),
-                                    other,
-                                    s.run.trace()
-                                )))
-                                }
-                            }
-                        }
-                        prop_assert_eq!(
-                            plan.probe,
-                            half_open,
-                            "a send is a probe exactly when a scope is half-open"
-                        );
-                        prop_assert!(t < deadline, "no send at or after the deadline");
-                        prop_assert!(s.sends.len() < max_attempts, "more sends than max_attempts");
-                        if let Some((p, m)) = &s.pinned {
-                            prop_assert_eq!(&plan.provider, p, "a pinned run left its provider");
-                            prop_assert_eq!(&plan.model, m);
-                        }
-                        // Sends to the same target and key are apart by at least the floor.
-                        if let Some((_, prev_done, _)) = s
-                            .sends
-                            .iter()
-                            .rev()
-                            .find(|(_, _, p)| p.target == plan.target && p.key == plan.key)
-                        {
-                            prop_assert!(
-                                t >= prev_done + MIN_COOLDOWN_MS,
-                                "tight loop: sent to target {} key {:?} at {t}, previous ended at {prev_done}",
-                                plan.target,
-                                plan.key
-                            );
-                        }
-                        let step = s.script.pop_front().unwrap_or(StepGen {
-                            outcome: OutcomeGen::Ok,
-                            commit: false,
-                            latency: 100,
+                prop_assert!(now < deadline, "no send at or after the deadline");
+                prop_assert!(s.sends.len() < max_attempts, "more sends than max_attempts");
+                if let Some((p, m)) = &s.pinned {
+                    prop_assert_eq!(&plan.provider, p, "a pinned run left its provider");
+                    prop_assert_eq!(&plan.model, m);
+                }
+                // Sends to the same target and key are apart by at least the floor.
+                if let Some((_, prev_done, _)) = s
+                    .sends
+                    .iter()
+                    .rev()
+                    .find(|(_, _, p)| p.target == plan.target && p.key == plan.key)
+                {
+                    let prefill_rejected =
+                        s.d.run.attempts().iter().rev().nth(1).is_some_and(|a| {
+                            a.continuation == Some(Continuation::Prefill)
+                                && a.kind.is_some_and(FailureKind::is_request_error)
                         });
-                        let outcome = to_outcome(&step.outcome, t + step.latency);
-                        let commit_at = if step.commit && plan.stream {
-                            Some(t + step.latency / 2)
-                        } else {
-                            None
-                        };
-                        let done_at = t + step.latency;
-                        s.sends.push((t, done_at, plan.clone()));
-                        s.committed.push(false);
-                        s.sim = Sim::InFlight {
-                            plan,
-                            outcome,
-                            commit_at,
-                            done_at,
-                        };
-                    }
-                    Action::Wait { until } => {
-                        prop_assert!(until > t, "Wait until {until} at {t}: a busy loop");
-                        prop_assert!(until <= deadline, "Wait past the deadline");
-                        s.sim = Sim::Poll(until);
-                    }
-                    Action::Finished(_) => s.sim = Sim::Done(t),
+                    prop_assert!(
+                        now >= prev_done + MIN_COOLDOWN_MS || prefill_rejected,
+                        "tight loop: sent to target {} key {:?} at {now}, previous ended at {prev_done}",
+                        plan.target,
+                        plan.key
+                    );
+                }
+                s.sends.push((now, now + latency, plan));
+                s.committed.push(false);
+            }
+            Stepped::Committed(_) => {
+                if let Some(c) = s.committed.last_mut() {
+                    *c = true;
                 }
             }
+            Stepped::Reported(_, outcome) => s.outcomes.push(outcome),
+            Stepped::Waiting(until) => {
+                prop_assert!(until > now, "Wait until {until} at {now}: a busy loop");
+                prop_assert!(until <= deadline, "Wait past the deadline");
+            }
+            Stepped::Finished(_) => {}
+            Stepped::Refused(e) => {
+                return Err(TestCaseError::fail(format!(
+                    "the run refused a scripted outcome: {e}"
+                )))
+            }
+            _ => {}
         }
     }
 
     for s in &sims {
-        let Sim::Done(end) = s.sim else {
+        let Some(end) = s.d.ended_at() else {
             return Err(TestCaseError::fail(format!(
                 "run {} did not finish: {:#?}",
                 s.run_id,
-                s.run.trace()
+                s.d.run.trace()
             )));
         };
-        let result = s.run.result().expect("a finished run has a result").clone();
-        let deadline = s.run.deadline();
+        let result =
+            s.d.run
+                .result()
+                .expect("a finished run has a result")
+                .clone();
+        let deadline = s.d.run.deadline();
         // Past the deadline by at most the last attempt's latency.
         let last_done = s.sends.last().map_or(0, |(_, d, _)| *d);
         prop_assert!(
@@ -810,16 +766,20 @@ fn simulate(
         if polls_at_deadline {
             prop_assert!(end <= deadline);
         }
-        prop_assert!(s.sends.len() <= s.run.chain().budgets.max_attempts as usize);
-        prop_assert_eq!(s.run.attempts().len(), s.sends.len());
-        // An invalid request is never sent again.
-        let attempts = s.run.attempts();
+        prop_assert!(s.sends.len() <= s.d.run.chain().budgets.max_attempts as usize);
+        prop_assert_eq!(s.d.run.attempts().len(), s.sends.len());
+        let committed = s.committed.iter().any(|c| *c);
+        // An invalid request is never sent again (a continuation's refused prefill
+        // is asked afresh: that is the same request, not a retry of it).
+        let attempts = s.d.run.attempts();
         for a in &attempts[..attempts.len().saturating_sub(1)] {
-            prop_assert_ne!(
-                a.kind,
-                Some(FailureKind::InvalidRequest),
-                "an invalid_request led to another attempt"
-            );
+            if a.continuation.is_none() {
+                prop_assert_ne!(
+                    a.kind,
+                    Some(FailureKind::InvalidRequest),
+                    "an invalid_request led to another attempt"
+                );
+            }
         }
         match &result {
             RunResult::Success {
@@ -844,19 +804,19 @@ fn simulate(
                         "a propagated error keeps its status"
                     );
                 }
-                if f.after_commit {
+                prop_assert_eq!(
+                    f.after_commit,
+                    committed,
+                    "after_commit exactly when a stream committed"
+                );
+                if committed {
                     prop_assert!(
-                        *s.committed.last().unwrap_or(&false),
-                        "after_commit without a commit"
-                    );
-                }
-                if *s.committed.last().unwrap_or(&false) {
-                    prop_assert!(
-                        f.after_commit,
-                        "a committed stream cannot fail before commit"
+                        f.propagate.is_none(),
+                        "nothing is passed on after the commit"
                     );
                 }
             }
+            _ => {}
         }
     }
     Ok(())
@@ -962,7 +922,7 @@ fn snapshot_strategy() -> impl Strategy<Value = Snapshot> {
         entry_strategy(),
         0..5,
     )
-    .prop_map(|entries| Snapshot { entries })
+    .prop_map(Snapshot::from_entries)
 }
 
 fn joined(a: &Snapshot, b: &Snapshot) -> Snapshot {

@@ -4,20 +4,21 @@
 //! (each attempt takes its step's latency; a `Wait` jumps the clock straight to its
 //! `until`) and asserts concrete sends, times, keys, kinds and cooldowns.
 
-use llm_failover::classify::{FailureKind, Outcome, TransportFailure};
+mod support;
+
 use llm_failover::config::{Config, RouteError};
 use llm_failover::cooldown::{CooldownTable, ScopeKey, ScopeState};
-use llm_failover::dry_run::{dry_run_with_table, OkWord, Script, Step as DryStep, StepOutcome};
+use llm_failover::dry_run::{
+    dry_run_with_table, OkWord, Reply, Script, ScriptedRun, Step as DryStep, StepOutcome, Stepped,
+};
+use llm_failover::failure::{FailureKind, Outcome, TransportFailure};
 use llm_failover::run::{
     Action, AttemptId, AttemptOutcome, AttemptPlan, FallbackRun, RunError, RunFailure, RunOptions,
     RunResult, TraceEvent,
 };
 use llm_failover::Timestamp;
-
-const T0: Timestamp = 1_750_000_000_000;
-const SEC: u64 = 1000;
-const MIN: u64 = 60 * SEC;
-const HOUR: u64 = 60 * MIN;
+#[allow(unused_imports)]
+use support::*;
 
 // ---------------------------------------------------------------------------
 // Real-shaped upstream bodies.
@@ -50,10 +51,6 @@ const ANTHROPIC: &str =
     r#"{"provider": "anthropic", "model": "claude-sonnet-4", "context_window": 200000}"#;
 const LOCAL: &str = r#"{"provider": "local", "model": "llama-3.1-8b", "context_window": 8192}"#;
 
-fn config_from(json: &str) -> Config {
-    Config::from_json(json).unwrap_or_else(|e| panic!("test config is invalid: {e}\n{json}"))
-}
-
 /// One chain `main` over `targets`, with extra chain fields (`"budgets": …`).
 fn chain_config(targets: &[&str], extra: &str) -> Config {
     let extra = if extra.is_empty() {
@@ -70,10 +67,6 @@ fn chain_config(targets: &[&str], extra: &str) -> Config {
 /// openai (2 keys, 128k) → anthropic (1 key, 200k) → local (keyless, 8k).
 fn standard() -> Config {
     chain_config(&[OPENAI, ANTHROPIC, LOCAL], "")
-}
-
-fn table(config: &Config) -> CooldownTable {
-    CooldownTable::new(config.cooldown)
 }
 
 // ---------------------------------------------------------------------------
@@ -193,19 +186,10 @@ impl Driven {
             .filter_map(|e| match e {
                 TraceEvent::Skip {
                     provider, key, why, ..
-                } => Some((provider.clone(), key.clone(), why.clone())),
+                } => Some((provider.clone(), key.clone(), why.to_string())),
                 _ => None,
             })
             .collect()
-    }
-}
-
-fn opts(now: Timestamp, run_id: u64, stream: bool) -> RunOptions {
-    RunOptions {
-        now,
-        seed: 42 + run_id,
-        run_id,
-        stream,
     }
 }
 
@@ -219,7 +203,8 @@ fn drive(
     drive_opts(config, table, model, opts(start, 1, false), script)
 }
 
-/// Runs to the end; attempts beyond the script succeed after 100 ms.
+/// Runs to the end on the one fake-clock driver; attempts beyond the script succeed
+/// after 100 ms.
 fn drive_opts(
     config: &Config,
     table: &mut CooldownTable,
@@ -230,52 +215,49 @@ fn drive_opts(
     let route = config
         .route(model)
         .unwrap_or_else(|e| panic!("route {model}: {e}"));
-    let mut run = FallbackRun::new(route, o);
-    let mut now = o.now;
-    let mut sends = Vec::new();
-    let mut waits = Vec::new();
+    let mut driver = ScriptedRun::new(FallbackRun::new(route, o), false);
     let mut steps = script.iter();
-    for _ in 0..1000 {
-        match run.poll_action(now, table) {
-            Action::Finished(result) => {
-                return Driven {
-                    result,
-                    sends,
-                    waits,
-                    end: now,
-                    run,
-                }
-            }
-            Action::Wait { until } => {
-                assert!(
-                    until > now,
-                    "Wait until {until} is not after now {now}: a busy loop"
-                );
-                waits.push((now, until));
-                now = until;
-            }
-            Action::Send(plan) => {
-                let step = steps.next().cloned().unwrap_or_else(ok);
-                let at = now;
-                if step.commit {
-                    now += step.latency / 2;
-                    run.handle_outcome(now, table, plan.attempt, AttemptOutcome::Committed)
-                        .expect("commit");
-                    now += step.latency - step.latency / 2;
-                } else {
-                    now += step.latency;
-                }
-                run.handle_outcome(now, table, plan.attempt, step.outcome)
-                    .expect("outcome of the attempt in flight");
-                sends.push(Sent {
-                    at,
-                    done: now,
-                    plan,
-                });
-            }
+    let mut plans: Vec<AttemptPlan> = Vec::new();
+    let reply = |_: &AttemptPlan, _: Timestamp| {
+        let step = steps.next().cloned().unwrap_or_else(ok);
+        Reply {
+            outcome: step.outcome,
+            latency_ms: step.latency,
+            commit_after_ms: step.commit.then_some(step.latency / 2),
+        }
+    };
+    let (result, end) = driver.finish(table, reply, |stepped, _| match stepped {
+        Stepped::Sent(plan) => plans.push(plan.clone()),
+        Stepped::Refused(e) => panic!("the run refused a scripted outcome: {e}"),
+        _ => {}
+    });
+    // Send and report times come from the attempt records, waits from the trace.
+    let sends = plans
+        .into_iter()
+        .zip(driver.run.attempts())
+        .map(|(plan, a)| Sent {
+            at: a.started_at,
+            done: a.ended_at.unwrap_or(end),
+            plan,
+        })
+        .collect();
+    let mut waits = Vec::new();
+    for e in driver.run.trace() {
+        if let TraceEvent::Wait { at, until, .. } | TraceEvent::Retry { at, until, .. } = e {
+            assert!(
+                until > at,
+                "Wait until {until} is not after {at}: a busy loop"
+            );
+            waits.push((*at, *until));
         }
     }
-    panic!("run did not finish in 1000 polls: {:#?}", run.trace());
+    Driven {
+        result,
+        sends,
+        waits,
+        end,
+        run: driver.run,
+    }
 }
 
 fn state(table: &CooldownTable, scope: &ScopeKey, now: Timestamp) -> ScopeState {
@@ -305,8 +287,7 @@ fn cooled_scopes(d: &Driven) -> Vec<(String, Timestamp, FailureKind)> {
 // ---------------------------------------------------------------------------
 // invalid_request
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn invalid_request_goes_back_to_the_client_after_one_attempt() {
     let config = standard();
     let mut t = table(&config);
@@ -334,8 +315,7 @@ fn invalid_request_goes_back_to_the_client_after_one_attempt() {
     assert_eq!(d.end, T0 + 100);
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn invalid_request_keeps_the_upstream_status() {
     let config = standard();
     let mut t = table(&config);
@@ -352,8 +332,7 @@ fn invalid_request_keeps_the_upstream_status() {
 // ---------------------------------------------------------------------------
 // context_length
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn context_length_falls_back_only_to_a_larger_window() {
     // 128k → 8k (smaller: skipped) → 200k.
     let config = chain_config(&[OPENAI, LOCAL, ANTHROPIC], "");
@@ -382,8 +361,7 @@ fn context_length_falls_back_only_to_a_larger_window() {
     assert!(t.open_scopes(d.end).is_empty());
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn context_length_fails_when_no_target_declares_a_larger_window() {
     // 200k first: nothing after it is larger.
     let config = chain_config(&[ANTHROPIC, OPENAI, LOCAL], "");
@@ -413,8 +391,7 @@ fn context_length_fails_when_no_target_declares_a_larger_window() {
     assert_eq!(d.failure().kind, FailureKind::ContextLength);
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn context_length_on_a_target_without_a_declared_window_does_not_fall_back() {
     let config = chain_config(
         &[r#"{"provider": "openai", "model": "gpt-4o"}"#, ANTHROPIC],
@@ -436,8 +413,7 @@ fn context_length_on_a_target_without_a_declared_window_does_not_fall_back() {
 // ---------------------------------------------------------------------------
 // content_filtered
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn content_filtered_goes_back_to_the_client_by_default() {
     let config = standard();
     let mut t = table(&config);
@@ -457,8 +433,7 @@ fn content_filtered_goes_back_to_the_client_by_default() {
     assert!(t.open_scopes(d.end).is_empty());
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn content_filtered_falls_back_when_the_chain_allows_it() {
     let config = chain_config(
         &[OPENAI, ANTHROPIC, LOCAL],
@@ -486,8 +461,7 @@ fn content_filtered_falls_back_when_the_chain_allows_it() {
 // ---------------------------------------------------------------------------
 // auth / quota_exhausted
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn auth_rotates_to_the_next_key_then_the_next_target() {
     let config = standard();
     let mut t = table(&config);
@@ -527,8 +501,7 @@ fn auth_rotates_to_the_next_key_then_the_next_target() {
     );
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn quota_exhausted_rotates_keys_and_cools_the_key_for_an_hour_without_a_hint() {
     let config = standard();
     let mut t = table(&config);
@@ -559,8 +532,7 @@ fn quota_exhausted_rotates_keys_and_cools_the_key_for_an_hour_without_a_hint() {
     );
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn quota_exhausted_cools_until_the_retry_hint() {
     let config = standard();
     let mut t = table(&config);
@@ -599,8 +571,7 @@ fn quota_exhausted_cools_until_the_retry_hint() {
 // ---------------------------------------------------------------------------
 // rate_limited
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn rate_limited_with_a_short_retry_after_waits_exactly_that_long_on_the_same_key() {
     let config = standard();
     let mut t = table(&config);
@@ -627,8 +598,7 @@ fn rate_limited_with_a_short_retry_after_waits_exactly_that_long_on_the_same_key
     );
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn rate_limited_retry_wait_is_reserved_against_other_runs() {
     let config = standard();
     let mut t = table(&config);
@@ -666,8 +636,7 @@ fn rate_limited_retry_wait_is_reserved_against_other_runs() {
     );
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn rate_limited_with_a_retry_after_beyond_max_wait_moves_on_and_cools_the_key_model() {
     let config = standard(); // max_retry_wait_ms = 10 s by default
     let mut t = table(&config);
@@ -697,8 +666,7 @@ fn rate_limited_with_a_retry_after_beyond_max_wait_moves_on_and_cools_the_key_mo
     );
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn rate_limited_retry_after_just_over_max_wait_is_not_waited_for() {
     let config = chain_config(
         &[OPENAI, ANTHROPIC],
@@ -731,8 +699,7 @@ fn rate_limited_retry_after_just_over_max_wait_is_not_waited_for() {
     assert_eq!(d.sends[1].at, T0 + 100 + 2000);
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn rate_limited_without_a_hint_backs_off_with_jitter_never_a_tight_loop() {
     let config = standard();
     let mut waits = Vec::new();
@@ -783,8 +750,7 @@ fn rate_limited_without_a_hint_backs_off_with_jitter_never_a_tight_loop() {
     assert!(waits.len() > 10, "the jitter spreads retries: {waits:?}");
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn retry_after_zero_still_retries_the_same_key_after_a_floor() {
     let config = standard();
     let mut t = table(&config);
@@ -813,8 +779,7 @@ fn retry_after_zero_still_retries_the_same_key_after_a_floor() {
 // ---------------------------------------------------------------------------
 // overloaded / server_error / connection: one retry, then the next target
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn transient_failures_retry_once_on_the_same_target_then_fall_back() {
     let cases: Vec<(&str, Step, FailureKind, ScopeKey)> = vec![
         (
@@ -862,18 +827,18 @@ fn transient_failures_retry_once_on_the_same_target_then_fall_back() {
         assert_eq!(d.sends[1].at, until, "{name}");
         assert_eq!(d.sends[2].at, d.sends[1].done, "{name}: falls back at once");
         assert_eq!(d.run.attempts()[1].kind, Some(kind), "{name}");
-        // The failing scope cools (second open in a row: 2 × the 5 s base).
+        // The failing scope cools for the 5 s base: the retry's reservation is not
+        // an open of its own (the backoff grows per failed probe, not per attempt).
         assert_eq!(
             open_until(&t, &scope, d.end),
-            d.sends[1].done + 10 * SEC,
+            d.sends[1].done + 5 * SEC,
             "{name}"
         );
         assert_eq!(d.success().0, "anthropic", "{name}");
     }
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn connection_failure_rules_out_every_target_of_the_endpoint() {
     let config = chain_config(
         &[
@@ -903,8 +868,7 @@ fn connection_failure_rules_out_every_target_of_the_endpoint() {
 // ---------------------------------------------------------------------------
 // timeout
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn timeout_moves_to_the_next_target_without_a_retry() {
     let cases = vec![
         (
@@ -940,7 +904,7 @@ fn timeout_moves_to_the_next_target_without_a_retry() {
         assert_eq!(d.sends[1].at, failed, "{name}");
         assert_eq!(
             open_until(&t, &ScopeKey::model("openai", "gpt-4o"), d.end),
-            failed + 15 * SEC,
+            failed + 10 * SEC,
             "{name}"
         );
     }
@@ -949,8 +913,7 @@ fn timeout_moves_to_the_next_target_without_a_retry() {
 // ---------------------------------------------------------------------------
 // model_not_found
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn model_not_found_is_cooled_for_an_hour_and_skipped_by_the_next_request() {
     let config = standard();
     let mut t = table(&config);
@@ -998,8 +961,7 @@ fn model_not_found_is_cooled_for_an_hour_and_skipped_by_the_next_request() {
 // ---------------------------------------------------------------------------
 // invalid_response / unknown / request_too_large
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn invalid_response_moves_to_the_next_target() {
     let cases = vec![
         (
@@ -1036,8 +998,7 @@ fn invalid_response_moves_to_the_next_target() {
     }
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn request_too_large_moves_on_without_a_cooldown() {
     let cases = vec![
         ("413 page", http(413, &[], TOO_LARGE_HTML)),
@@ -1070,8 +1031,7 @@ fn request_too_large_moves_on_without_a_cooldown() {
 // ---------------------------------------------------------------------------
 // pinned mode
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn pinned_rotates_keys_and_retries_but_never_leaves_the_provider() {
     let config = standard();
     let mut t = table(&config);
@@ -1106,8 +1066,7 @@ fn pinned_rotates_keys_and_retries_but_never_leaves_the_provider() {
     );
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn pinned_rate_limit_returns_the_providers_429_and_hint() {
     let config = standard();
     let mut t = table(&config);
@@ -1135,8 +1094,7 @@ fn pinned_rate_limit_returns_the_providers_429_and_hint() {
     );
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn pinned_to_an_undeclared_model_uses_every_key_of_the_provider() {
     let config = standard();
     let mut t = table(&config);
@@ -1162,8 +1120,7 @@ fn pinned_to_an_undeclared_model_uses_every_key_of_the_provider() {
 // ---------------------------------------------------------------------------
 // cooldowns across runs, half-open probes, streaks
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn a_key_cooled_by_one_run_is_skipped_by_the_next() {
     let config = standard();
     let mut t = table(&config);
@@ -1179,8 +1136,7 @@ fn a_key_cooled_by_one_run_is_skipped_by_the_next() {
     assert_eq!(d2.skips()[0].1.as_deref(), Some("OA_1"));
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn after_the_cooldown_exactly_one_run_probes_and_a_success_closes_the_breaker() {
     let config = standard();
     let mut t = table(&config);
@@ -1193,7 +1149,7 @@ fn after_the_cooldown_exactly_one_run_probes_and_a_success_closes_the_breaker() 
     );
     let scope = ScopeKey::model("openai", "gpt-4o");
     let until = open_until(&t, &scope, d.end);
-    assert_eq!(until, T0 + 100 + 15 * SEC);
+    assert_eq!(until, T0 + 100 + 10 * SEC);
 
     // Still open one millisecond before: skipped.
     let d1 = drive_opts(&config, &mut t, "main", opts(until - 1, 9, false), &[]);
@@ -1240,8 +1196,7 @@ fn after_the_cooldown_exactly_one_run_probes_and_a_success_closes_the_breaker() 
     assert!(!d3.sends[0].plan.probe);
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn a_probe_answered_with_a_request_error_closes_the_breaker() {
     let config = chain_config(&[OPENAI], "");
     let mut t = table(&config);
@@ -1275,8 +1230,7 @@ fn a_probe_answered_with_a_request_error_closes_the_breaker() {
     assert_eq!(t.state(&scope, until + 100), ScopeState::Closed);
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn repeated_failures_lengthen_the_cooldown_and_a_success_resets_it() {
     let config = standard();
     let mut t = table(&config);
@@ -1301,9 +1255,10 @@ fn repeated_failures_lengthen_the_cooldown_and_a_success_resets_it() {
         lengths.push(until - d.sends[0].done);
         now = until; // the next request arrives exactly when it turns half-open
     }
+    // The timeout row's backoff: 10 s doubling per failed probe, capped at 40 s.
     assert_eq!(
         lengths,
-        vec![15 * SEC, 30 * SEC, 60 * SEC, 120 * SEC, 240 * SEC]
+        vec![10 * SEC, 20 * SEC, 40 * SEC, 40 * SEC, 40 * SEC]
     );
 
     // A success closes it; the next failure starts from the base again.
@@ -1317,11 +1272,10 @@ fn repeated_failures_lengthen_the_cooldown_and_a_success_resets_it() {
         opts(d.end + 1, 51, false),
         &[transport(TransportFailure::HeaderTimeout)],
     );
-    assert_eq!(open_until(&t, &scope, d.end) - d.sends[0].done, 15 * SEC);
+    assert_eq!(open_until(&t, &scope, d.end) - d.sends[0].done, 10 * SEC);
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn every_target_cooling_waits_when_it_fits_the_budget_else_fails_with_503() {
     let config = chain_config(&[OPENAI], "");
     let mut t = table(&config);
@@ -1362,8 +1316,7 @@ fn every_target_cooling_waits_when_it_fits_the_budget_else_fails_with_503() {
 // ---------------------------------------------------------------------------
 // budgets
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn the_deadline_bounds_the_run_and_the_attempt_timeouts() {
     let config = chain_config(
         &[OPENAI, ANTHROPIC, LOCAL],
@@ -1391,8 +1344,7 @@ fn the_deadline_bounds_the_run_and_the_attempt_timeouts() {
     assert_eq!(d.end, T0 + 10_000);
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn an_attempt_still_in_flight_at_the_deadline_ends_the_run() {
     let config = chain_config(&[OPENAI, ANTHROPIC], r#""budgets": {"deadline_ms": 5000}"#);
     let mut t = table(&config);
@@ -1419,8 +1371,7 @@ fn an_attempt_still_in_flight_at_the_deadline_ends_the_run() {
     );
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn a_retry_that_would_end_past_the_deadline_is_not_waited_for() {
     let config = chain_config(&[OPENAI, ANTHROPIC], r#""budgets": {"deadline_ms": 3000}"#);
     let mut t = table(&config);
@@ -1438,8 +1389,7 @@ fn a_retry_that_would_end_past_the_deadline_is_not_waited_for() {
     assert!(d.waits.is_empty());
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn max_attempts_bounds_the_run_retries_included() {
     let config = chain_config(
         &[OPENAI, ANTHROPIC, LOCAL],
@@ -1469,27 +1419,55 @@ fn max_attempts_bounds_the_run_retries_included() {
 // ---------------------------------------------------------------------------
 // streaming
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-fn a_committed_stream_that_fails_ends_with_an_error_and_no_fallback() {
+#[test]
+fn a_committed_stream_that_fails_is_continued_on_the_next_target() {
     let config = standard();
     let mut t = table(&config);
     let script = [transport(TransportFailure::StreamEndedEarly).committed()];
     let d = drive_opts(&config, &mut t, "main", opts(T0, 1, true), &script);
+    // No same-target retry after the commit in auto mode: the next target finishes it.
+    assert_eq!(
+        d.who(),
+        vec![("openai", Some("OA_1")), ("anthropic", Some("AN_1"))]
+    );
+    assert_eq!(d.sends[0].plan.continuation, None);
+    // Anthropic documents assistant prefill.
+    assert_eq!(
+        d.sends[1].plan.continuation,
+        Some(llm_failover::Continuation::Prefill)
+    );
+    assert_eq!(d.sends[1].at, d.sends[0].done, "at once");
+    assert_eq!(d.success().0, "anthropic");
+    assert!(d
+        .run
+        .trace()
+        .iter()
+        .any(|e| matches!(e, TraceEvent::Committed { at, .. } if *at == T0 + 50)));
+    // The backend that broke the stream cools down.
+    assert!(matches!(
+        t.state(&ScopeKey::model("openai", "gpt-4o"), d.end),
+        ScopeState::Open { .. }
+    ));
+}
+
+#[test]
+fn a_committed_stream_without_continuation_ends_with_an_error_and_no_fallback() {
+    let config = chain_config(&[OPENAI, ANTHROPIC, LOCAL], r#""continuation": false"#);
+    let mut t = table(&config);
+    let script = [transport(TransportFailure::StreamEndedEarly).committed()];
+    let d = drive_opts(&config, &mut t, "main", opts(T0, 1, true), &script);
     assert_eq!(d.sends.len(), 1);
-    assert!(d.sends[0].plan.stream);
     let f = d.failure();
     assert!(f.after_commit);
     assert_eq!(
         (f.kind, f.http_status, f.propagate),
         (FailureKind::Connection, 502, None)
     );
-    assert!(d
-        .run
-        .trace()
-        .iter()
-        .any(|e| matches!(e, TraceEvent::Committed { at, .. } if *at == T0 + 50)));
-    // The backend still cools down.
+    assert!(
+        f.message.contains("failed after the answer started"),
+        "{}",
+        f.message
+    );
     assert!(matches!(
         t.state(&ScopeKey::model("openai", "gpt-4o"), d.end),
         ScopeState::Open { .. }
@@ -1507,10 +1485,27 @@ fn a_committed_stream_that_fails_ends_with_an_error_and_no_fallback() {
         (d.failure().kind, d.failure().after_commit),
         (FailureKind::Overloaded, true)
     );
+
+    // A target that cannot continue is never asked to.
+    let config = chain_config(
+        &[
+            OPENAI,
+            r#"{"provider": "anthropic", "model": "claude-sonnet-4", "continuation": "off"}"#,
+        ],
+        "",
+    );
+    let mut t = table(&config);
+    let script = [transport(TransportFailure::StreamEndedEarly).committed()];
+    let d = drive_opts(&config, &mut t, "main", opts(T0, 1, true), &script);
+    assert_eq!(d.sends.len(), 1);
+    assert!(d.failure().after_commit);
+    assert!(d
+        .skips()
+        .iter()
+        .any(|(p, _, why)| p == "anthropic" && why.contains("cannot finish")));
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn a_stream_failing_before_commit_still_falls_back() {
     let config = standard();
     let mut t = table(&config);
@@ -1528,8 +1523,7 @@ fn a_stream_failing_before_commit_still_falls_back() {
     assert_eq!(d.success().0, "anthropic");
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn a_committed_stream_at_the_deadline_ends_after_commit() {
     let config = chain_config(&[OPENAI, ANTHROPIC], r#""budgets": {"deadline_ms": 5000}"#);
     let mut t = table(&config);
@@ -1550,8 +1544,7 @@ fn a_committed_stream_at_the_deadline_ends_after_commit() {
 // ---------------------------------------------------------------------------
 // misuse and routing
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn an_outcome_for_the_wrong_attempt_is_an_error_not_a_panic() {
     let config = standard();
     let mut t = table(&config);
@@ -1615,8 +1608,7 @@ fn an_outcome_for_the_wrong_attempt_is_an_error_not_a_panic() {
     ));
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn an_unknown_model_lists_the_valid_names() {
     let config = standard();
     let err = config.route("gpt-4o").unwrap_err();
@@ -1654,8 +1646,7 @@ fn an_unknown_model_lists_the_valid_names() {
     ));
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn dry_run_replays_a_script_with_the_same_decisions() {
     let config = standard();
     let mut t = table(&config);
@@ -1702,8 +1693,7 @@ fn dry_run_replays_a_script_with_the_same_decisions() {
         .contains_key(&ScopeKey::key("openai", "OA_1")));
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn dry_run_steps_read_and_write_every_form() {
     let steps: Vec<DryStep> = serde_json::from_str(
         r#"["ok", {"ok": true, "latency_ms": 300}, {"commit_then": "ok"},
@@ -1747,8 +1737,7 @@ fn dry_run_steps_read_and_write_every_form() {
     assert_eq!(dr.ended_at, T0 + 300);
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn a_keyless_provider_cools_its_model_for_key_failures() {
     let config = chain_config(&[LOCAL, ANTHROPIC], "");
     let mut t = table(&config);
@@ -1784,8 +1773,7 @@ fn a_keyless_provider_cools_its_model_for_key_failures() {
     assert_eq!(d.sends[1].at, T0 + 100 + 1000);
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn a_request_error_without_an_http_status_answers_400_and_is_not_propagated() {
     let config = standard();
     // A content filter reported as an error event inside a 200 stream.
@@ -1840,8 +1828,7 @@ fn a_request_error_without_an_http_status_answers_400_and_is_not_propagated() {
     );
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[test]
 fn every_target_rate_limited_answers_429_and_nothing_sendable_answers_503_with_the_wait() {
     let config = chain_config(
         &[OPENAI, ANTHROPIC],
@@ -1869,4 +1856,135 @@ fn every_target_rate_limited_answers_429_and_nothing_sendable_answers_503_with_t
     assert_eq!(f2.http_status, 503);
     let earliest = d.sends[0].done + 30 * SEC;
     assert_eq!(f2.retry_after_ms, Some(earliest - now));
+}
+
+// ---------------------------------------------------------------------------
+// recovery after an outage
+
+const OVERLOADED_503: &str = r#"{"error":{"message":"That model is currently overloaded with other requests. You can retry your request.","type":"server_error","param":null,"code":null}}"#;
+
+/// A primary that answers 503 from `down_from` for `down_ms`, then recovers; one
+/// request every `every_ms`. Returns, per request, (start, who answered, primary
+/// attempts it made).
+fn outage(
+    config: &Config,
+    down_from: Timestamp,
+    down_ms: u64,
+    every_ms: u64,
+    requests: u64,
+) -> Vec<(Timestamp, String, usize)> {
+    let mut t = table(config);
+    let mut out = Vec::new();
+    for i in 0..requests {
+        let start = T0 + i * every_ms;
+        let route = config.route("main").unwrap();
+        let mut d = ScriptedRun::new(FallbackRun::new(route, opts(start, i + 1, false)), false);
+        let reply = |plan: &AttemptPlan, now: Timestamp| {
+            let down = now >= down_from && now < down_from + down_ms;
+            if plan.provider == "openai" && down {
+                Reply {
+                    outcome: http(503, &[], OVERLOADED_503).outcome,
+                    latency_ms: 80,
+                    commit_after_ms: None,
+                }
+            } else {
+                Reply::ok(120)
+            }
+        };
+        let (result, _) = d.finish(&mut t, reply, |_, _| {});
+        let who = match result {
+            RunResult::Success { provider, .. } => provider,
+            other => panic!("request {i} failed: {other:?}"),
+        };
+        let primary = d
+            .run
+            .attempts()
+            .iter()
+            .filter(|a| a.provider == "openai")
+            .count();
+        out.push((start, who, primary));
+    }
+    out
+}
+
+#[test]
+fn a_recovered_primary_answers_again_within_30_s_with_the_default_cooldowns() {
+    let config = chain_config(&[OPENAI, ANTHROPIC], "");
+    // Every phase of the outage against the 4 s request cadence.
+    for phase in (0..4000).step_by(250) {
+        let down_from = T0 + 10 * SEC + phase;
+        let recovered = down_from + 60 * SEC;
+        let log = outage(&config, down_from, 60 * SEC, 4 * SEC, 60);
+        // During the outage: every request is answered, by the fallback after at
+        // most its first failure; never more than one primary attempt per request
+        // once the breaker is open (probes are single attempts).
+        for (start, who, primary) in &log {
+            if *start >= down_from + 4 * SEC && *start < recovered {
+                assert_eq!(who, "anthropic", "phase {phase}: at {}", start - T0);
+                assert!(
+                    *primary <= 1,
+                    "phase {phase}: {primary} primary attempts at {}",
+                    start - T0
+                );
+            }
+        }
+        let back = log
+            .iter()
+            .find(|(start, who, _)| *start >= recovered && who == "openai")
+            .map(|(start, _, _)| start - recovered)
+            .unwrap_or_else(|| panic!("phase {phase}: the primary never came back: {log:?}"));
+        assert!(
+            back <= 30 * SEC,
+            "phase {phase}: back {back} ms after recovery"
+        );
+        // And it stays back (no flapping once healthy).
+        assert!(log
+            .iter()
+            .filter(|(start, _, _)| *start >= recovered + back)
+            .all(|(_, who, _)| who == "openai"));
+    }
+}
+
+#[test]
+fn a_half_open_scope_is_probed_by_one_request_at_a_time_others_fall_back() {
+    let config = chain_config(&[OPENAI, ANTHROPIC], "");
+    let mut t = table(&config);
+    let e = http(503, &[], OVERLOADED_503);
+    let d = drive(&config, &mut t, "main", T0, &[e.clone(), e]);
+    assert_eq!(d.success().0, "anthropic");
+    let scope = ScopeKey::model("openai", "gpt-4o");
+    let until = open_until(&t, &scope, d.end);
+    // Two requests arrive when it turns half-open: A probes, B goes to the next
+    // target at once (no wait for the probe).
+    let mut a = FallbackRun::new(config.route("main").unwrap(), opts(until, 10, false));
+    let Action::Send(pa) = a.poll_action(until, &mut t) else {
+        panic!()
+    };
+    assert!(pa.probe && pa.provider == "openai");
+    let mut b = FallbackRun::new(config.route("main").unwrap(), opts(until, 11, false));
+    let Action::Send(pb) = b.poll_action(until, &mut t) else {
+        panic!()
+    };
+    assert_eq!((pb.provider.as_str(), pb.probe), ("anthropic", false));
+    assert!(b.trace().iter().any(|e| matches!(
+        e,
+        TraceEvent::Skip {
+            why: llm_failover::run::SkipReason::ProbeInFlight { .. },
+            ..
+        }
+    )));
+    // The probe fails: a single attempt (no retry while probing), and the scope
+    // re-opens for one more step of the backoff (5 s → 10 s).
+    a.handle_outcome(
+        until + 80,
+        &mut t,
+        pa.attempt,
+        http(503, &[], OVERLOADED_503).outcome,
+    )
+    .unwrap();
+    let Action::Send(next) = a.poll_action(until + 80, &mut t) else {
+        panic!()
+    };
+    assert_eq!(next.provider, "anthropic", "a failed probe is not retried");
+    assert_eq!(open_until(&t, &scope, until + 80), until + 80 + 10 * SEC);
 }

@@ -78,4 +78,3 @@ pub fn stream_error_event(kind: &str, message: &str) -> String {
 
 /// The `[DONE]` marker.
 pub const DONE_EVENT: &str = "data: [DONE]\n\n";
-

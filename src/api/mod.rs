@@ -199,5 +199,7 @@ pub fn authorized(authorization: Option<&str>, x_api_key: Option<&str>, tokens: 
     tokens
         .iter()
         .filter(|t| !t.is_empty())
-        .fold(false, |ok, t| constant_time_eq(given.as_bytes(), t.as_bytes()) | ok)
+        .fold(false, |ok, t| {
+            constant_time_eq(given.as_bytes(), t.as_bytes()) | ok
+        })
 }

@@ -1,7 +1,7 @@
 //! The config file's shapes, as serde reads them (every field named as in JSON).
 
-use crate::failure::FailureKind;
 use crate::cooldown::CooldownSettings;
+use crate::failure::FailureKind;
 use crate::policy::RuleOverride;
 use crate::provider::{ContinuationSupport, Dialect};
 use serde::{Deserialize, Serialize};
@@ -204,4 +204,3 @@ pub struct ConfigSpec {
     #[serde(default)]
     pub cooldown: CooldownSettings,
 }
-

@@ -383,6 +383,18 @@ impl CooldownTable {
         scopes.len()
     }
 
+    /// Ends `owner`'s reservation of `scope` (its retry failed for another reason):
+    /// the scope closes, as after a success. No-op if the reservation is gone.
+    pub fn end_reservation(&mut self, scope: &ScopeKey, owner: u64, now: Timestamp) {
+        if self
+            .slots
+            .get(scope)
+            .is_some_and(|s| s.reserved_by == Some(owner))
+        {
+            self.record_success(&[scope], now);
+        }
+    }
+
     /// Gives up every probe `owner` holds (its run ended without reporting).
     pub fn release_probes(&mut self, owner: u64) {
         for slot in self.slots.values_mut() {
@@ -428,9 +440,9 @@ impl CooldownTable {
             .entry(scope.clone())
             .or_default()
             .record(now, ms);
-        let due = self
-            .samples_dirty_at
-            .map_or(true, |at| now.saturating_sub(at) >= SAMPLES_WRITE_INTERVAL_MS);
+        let due = self.samples_dirty_at.map_or(true, |at| {
+            now.saturating_sub(at) >= SAMPLES_WRITE_INTERVAL_MS
+        });
         if due {
             self.samples_dirty_at = Some(now);
             self.dirty = true;

@@ -215,7 +215,8 @@ impl Exchange {
         if ok && self.plan.stream {
             self.phase = Phase::Stream;
             self.timers.response = None;
-            self.timers.first_token = Some(now.saturating_add(self.plan.first_token_timeout_ms.max(1)));
+            self.timers.first_token =
+                Some(now.saturating_add(self.plan.first_token_timeout_ms.max(1)));
         } else {
             self.phase = Phase::Body { status };
             if !ok {
@@ -284,7 +285,8 @@ impl Exchange {
                     self.fail(now, Outcome::InvalidSuccess { body }, None);
                 } else {
                     self.phase = Phase::Ended;
-                    self.events.push_back(ExchangeEvent::Complete { saw_done: true });
+                    self.events
+                        .push_back(ExchangeEvent::Complete { saw_done: true });
                 }
             }
             ChunkVerdict::Error(c) => self.fail_classified(c, None),
@@ -366,6 +368,3 @@ impl Exchange {
         }
     }
 }
-
-#[cfg(test)]
-mod tests;

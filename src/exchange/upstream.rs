@@ -159,7 +159,10 @@ mod tests {
         let u = upstream_request(&plan(Dialect::OpenAi), &req, "");
         assert_eq!(u.url, "https://h.test/v1/chat/completions");
         assert_eq!(u.key.as_ref().unwrap().header, KeyHeader::Bearer);
-        assert_eq!(KeyHeader::Bearer.header("sk-1"), ("authorization", "Bearer sk-1".into()));
+        assert_eq!(
+            KeyHeader::Bearer.header("sk-1"),
+            ("authorization", "Bearer sk-1".into())
+        );
         let body: Value = serde_json::from_str(&u.body).unwrap();
         assert_eq!(
             (body["model"].as_str(), body["temperature"].as_f64()),
@@ -185,8 +188,12 @@ mod tests {
                 .unwrap();
         let mut p = plan(Dialect::OpenRouter);
         p.continuation = Some(Continuation::Prefill);
-        let body: Value = serde_json::from_str(&upstream_request(&p, &req, "Once upon").body).unwrap();
-        assert_eq!(body["messages"][1], json!({"role": "assistant", "content": "Once upon"}));
+        let body: Value =
+            serde_json::from_str(&upstream_request(&p, &req, "Once upon").body).unwrap();
+        assert_eq!(
+            body["messages"][1],
+            json!({"role": "assistant", "content": "Once upon"})
+        );
         p.dialect = Dialect::Mistral;
         let body: Value = serde_json::from_str(&upstream_request(&p, &req, "Once").body).unwrap();
         assert_eq!(body["messages"][1]["prefix"], json!(true));
@@ -196,6 +203,10 @@ mod tests {
         assert_eq!(body["add_generation_prompt"], json!(false));
         p.continuation = Some(Continuation::Fresh);
         let body: Value = serde_json::from_str(&upstream_request(&p, &req, "Once").body).unwrap();
-        assert_eq!(body["messages"].as_array().unwrap().len(), 1, "a fresh attempt asks afresh");
+        assert_eq!(
+            body["messages"].as_array().unwrap().len(),
+            1,
+            "a fresh attempt asks afresh"
+        );
     }
 }

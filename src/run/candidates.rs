@@ -153,7 +153,13 @@ impl Candidates {
     /// Rules out what a failure in `scope` on (target, key) makes pointless: the
     /// key on this target, the key on every target of its provider, the target, or
     /// every target of its provider.
-    pub(super) fn mark_out(&mut self, chain: &Chain, target: usize, key: Option<usize>, scope: Scope) {
+    pub(super) fn mark_out(
+        &mut self,
+        chain: &Chain,
+        target: usize,
+        key: Option<usize>,
+        scope: Scope,
+    ) {
         let t = &chain.targets[target];
         match scope {
             Scope::KeyModel => self.targets[target].keys[key.unwrap_or(0)].out = true,

@@ -60,7 +60,10 @@ fn client_status(c: &Classification, pass_on: bool, cooling: bool) -> (u16, bool
         let client = c.status.filter(|s| (400..500).contains(s));
         return (client.unwrap_or(400), client.is_some());
     }
-    if matches!(c.kind, FailureKind::RateLimited | FailureKind::QuotaExhausted) {
+    if matches!(
+        c.kind,
+        FailureKind::RateLimited | FailureKind::QuotaExhausted
+    ) {
         // Every way out is limited: tell the client to slow down, as the
         // providers did (OpenAI SDKs back off on 429).
         return (429, false);
@@ -120,7 +123,10 @@ pub(super) fn failure(cx: &Context<'_>, why: Why) -> RunFailure {
         Why::NoFallback => "the failure's policy does not allow fallback".to_string(),
         Why::NothingLeft => "no target left to try".to_string(),
         Why::CoolingDown { .. } => "every remaining target is cooling down".to_string(),
-        Why::AttemptBudget => format!("gave up after {} attempts (max_attempts)", cx.attempts.len()),
+        Why::AttemptBudget => format!(
+            "gave up after {} attempts (max_attempts)",
+            cx.attempts.len()
+        ),
         // Handled above.
         Why::Deadline { .. } => String::new(),
     };
@@ -131,7 +137,8 @@ pub(super) fn failure(cx: &Context<'_>, why: Why) -> RunFailure {
     match cx.last {
         Some((id, c)) if why == Why::NoFallback => {
             let rec = cx.attempts.get(id.0 as usize);
-            let (provider, model) = rec.map_or(("?", "?"), |r| (r.provider.as_str(), r.model.as_str()));
+            let (provider, model) =
+                rec.map_or(("?", "?"), |r| (r.provider.as_str(), r.model.as_str()));
             let (http_status, propagate) = client_status(c, true, false);
             RunFailure {
                 kind: c.kind,
@@ -154,7 +161,11 @@ pub(super) fn failure(cx: &Context<'_>, why: Why) -> RunFailure {
                 kind: c.kind,
                 cause,
                 message: redact(
-                    &format!("{what} ({reason}); {}; last error: {}", summary(cx.attempts), c.reason),
+                    &format!(
+                        "{what} ({reason}); {}; last error: {}",
+                        summary(cx.attempts),
+                        c.reason
+                    ),
                     &[],
                 ),
                 http_status,
@@ -211,7 +222,9 @@ fn after_commit(cx: &Context<'_>, why: Why) -> RunFailure {
             Why::AttemptBudget => EndCause::AttemptBudget,
             _ => EndCause::Upstream,
         },
-        message: format!("the upstream stream{origin} failed after the answer started: {detail}{tail}"),
+        message: format!(
+            "the upstream stream{origin} failed after the answer started: {detail}{tail}"
+        ),
         http_status: 502,
         propagate: None,
         after_commit: true,

@@ -30,8 +30,8 @@ mod plan;
 mod trace;
 
 pub use plan::{
-    Action, AttemptId, AttemptOutcome, AttemptPlan, Continuation, EndCause, RunError,
-    RunFailure, RunOptions, RunResult,
+    Action, AttemptId, AttemptOutcome, AttemptPlan, Continuation, EndCause, RunError, RunFailure,
+    RunOptions, RunResult,
 };
 pub use trace::{AttemptRecord, Ending, RetryReason, SkipReason, TraceEvent, WaitReason};
 
@@ -53,6 +53,8 @@ struct InFlight {
     committed: bool,
     probe: bool,
     continuation: Option<Continuation>,
+    /// A same-target retry: the scope this run reserved for it.
+    reserved: Option<Scope>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +66,7 @@ enum Next {
         target: usize,
         key: Option<usize>,
         at: Timestamp,
+        reserved: Option<Scope>,
     },
     /// Waiting for an outcome.
     InFlight(InFlight),
@@ -261,7 +264,12 @@ impl FallbackRun {
                         until: self.deadline,
                     };
                 }
-                Next::Retry { target, key, at } => {
+                Next::Retry {
+                    target,
+                    key,
+                    at,
+                    reserved,
+                } => {
                     if now >= self.deadline {
                         self.end(now, table, self.deadline_why());
                         continue;
@@ -276,14 +284,21 @@ impl FallbackRun {
                     let lease = now.saturating_add(self.lease_ms());
                     let scopes = self.scopes(target, key);
                     match table.try_acquire(&scopes, now, self.opts.run_id, lease) {
-                        Ok(probe) => return Action::Send(self.send(now, table, target, key, probe)),
+                        Ok(probe) => {
+                            let plan = self.send(now, table, target, key, probe);
+                            if let Next::InFlight(f) = &mut self.next {
+                                f.reserved = reserved;
+                            }
+                            return Action::Send(plan);
+                        }
                         Err(b) => {
                             let why = SkipReason::RetryCancelled {
                                 scope: b.scope,
                                 until: b.until,
                             };
                             self.skip(now, target, key, why);
-                            self.candidates.mark_out(&self.chain, target, key, Scope::KeyModel);
+                            self.candidates
+                                .mark_out(&self.chain, target, key, Scope::KeyModel);
                             self.next = Next::Pick;
                         }
                     }
@@ -450,6 +465,7 @@ impl FallbackRun {
             committed: false,
             probe,
             continuation,
+            reserved: None,
         });
         plan
     }
@@ -540,13 +556,26 @@ impl FallbackRun {
         });
     }
 
-    fn on_failure(&mut self, now: Timestamp, table: &mut CooldownTable, f: InFlight, c: Classification) {
+    fn on_failure(
+        &mut self,
+        now: Timestamp,
+        table: &mut CooldownTable,
+        f: InFlight,
+        c: Classification,
+    ) {
         self.record_failure(now, f, &c);
         if c.scope == Scope::Request {
             // The backend answered properly; the request was the problem. Close any
             // breaker this attempt was probing so others can use the backend.
             let scopes = self.scopes(f.target, f.key);
             table.record_success(&scopes, now);
+        }
+        if let Some(reserved) = f.reserved {
+            // The retry reported: its reservation is over (the scope closes, as it
+            // was before; the cooldown below opens it again if this failure cools it).
+            if let Some(scope) = self.scope_key(reserved, f.target, f.key) {
+                table.end_reservation(&scope, self.opts.run_id, now);
+            }
         }
         let rule = self.chain.policy.rule(c.kind).clone();
         let (target, key) = (f.target, f.key);
@@ -657,7 +686,12 @@ impl FallbackRun {
                 RetryReason::Backoff
             },
         });
-        self.next = Next::Retry { target, key, at };
+        self.next = Next::Retry {
+            target,
+            key,
+            at,
+            reserved: (c.scope != Scope::Request).then_some(c.scope),
+        };
         true
     }
 

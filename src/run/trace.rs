@@ -52,7 +52,9 @@ impl fmt::Display for SkipReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SkipReason::AlreadyFailed => f.write_str("already failed in this request"),
-            SkipReason::NoFallback => f.write_str("the last failure's policy does not allow fallback"),
+            SkipReason::NoFallback => {
+                f.write_str("the last failure's policy does not allow fallback")
+            }
             SkipReason::ContextWindow => f.write_str(
                 "its context window is not declared larger than the one that overflowed",
             ),
@@ -63,7 +65,11 @@ impl fmt::Display for SkipReason {
                 write!(f, "{} cooling down until {until}", scope.as_str())
             }
             SkipReason::ProbeInFlight { scope, until } => {
-                write!(f, "{} is being probed by another request until {until}", scope.as_str())
+                write!(
+                    f,
+                    "{} is being probed by another request until {until}",
+                    scope.as_str()
+                )
             }
             SkipReason::RetryCancelled { scope, until } => write!(
                 f,

@@ -25,7 +25,9 @@ impl Usage {
 
     /// Writes `self` into `value`'s `usage`, keeping any detail fields it has.
     pub fn write(self, value: &mut Value) {
-        let Some(obj) = value.as_object_mut() else { return };
+        let Some(obj) = value.as_object_mut() else {
+            return;
+        };
         let usage = obj
             .entry("usage")
             .or_insert_with(|| Value::Object(Map::new()));
@@ -65,7 +67,11 @@ pub fn uncontinuable(value: &Value) -> bool {
     let Some(choices) = value.get("choices").and_then(Value::as_array) else {
         return false;
     };
-    if choices.len() > 1 || choices.iter().any(|c| c.get("index").and_then(Value::as_u64).unwrap_or(0) > 0) {
+    if choices.len() > 1
+        || choices
+            .iter()
+            .any(|c| c.get("index").and_then(Value::as_u64).unwrap_or(0) > 0)
+    {
         return true;
     }
     first_delta(value).is_some_and(|d| {
@@ -73,7 +79,9 @@ pub fn uncontinuable(value: &Value) -> bool {
             .and_then(Value::as_array)
             .is_some_and(|a| !a.is_empty())
             || d.get("function_call").is_some_and(|f| !f.is_null())
-            || d.get("refusal").and_then(Value::as_str).is_some_and(|r| !r.is_empty())
+            || d.get("refusal")
+                .and_then(Value::as_str)
+                .is_some_and(|r| !r.is_empty())
     })
 }
 

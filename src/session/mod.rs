@@ -259,7 +259,10 @@ impl Session {
         }
         let exchange = self.exchange.as_ref().and_then(Exchange::next_timeout);
         let deadline = self.exchange.as_ref().map(|_| self.run.deadline());
-        [exchange, deadline, self.wake_at].into_iter().flatten().min()
+        [exchange, deadline, self.wake_at]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// The next thing to do. Call it until it returns `None` after creating the
@@ -295,7 +298,13 @@ impl Session {
     }
 
     /// Some of `attempt`'s body arrived.
-    pub fn handle_body(&mut self, now: Timestamp, table: &mut CooldownTable, attempt: AttemptId, bytes: &[u8]) {
+    pub fn handle_body(
+        &mut self,
+        now: Timestamp,
+        table: &mut CooldownTable,
+        attempt: AttemptId,
+        bytes: &[u8],
+    ) {
         let now = self.clock(now);
         if let (true, Some(e)) = (self.current(attempt), self.exchange.as_mut()) {
             e.handle_body(now, bytes);
@@ -329,7 +338,12 @@ impl Session {
 
     /// The host has no value for the key `attempt`'s request names: an auth failure
     /// of that key (rotation moves on to the next one).
-    pub fn handle_missing_key(&mut self, now: Timestamp, table: &mut CooldownTable, attempt: AttemptId) {
+    pub fn handle_missing_key(
+        &mut self,
+        now: Timestamp,
+        table: &mut CooldownTable,
+        attempt: AttemptId,
+    ) {
         let now = self.clock(now);
         let Some(e) = self.exchange.take_if(|e| e.plan().attempt == attempt) else {
             return;
@@ -375,7 +389,13 @@ impl Session {
         self.out.push_back(Output::Done);
     }
 
-    fn report(&mut self, now: Timestamp, table: &mut CooldownTable, attempt: AttemptId, outcome: AttemptOutcome) {
+    fn report(
+        &mut self,
+        now: Timestamp,
+        table: &mut CooldownTable,
+        attempt: AttemptId,
+        outcome: AttemptOutcome,
+    ) {
         if let Err(e) = self.run.handle_outcome(now, table, attempt, outcome) {
             self.host_error(now, &e);
         }
@@ -452,7 +472,8 @@ impl Session {
             }
             ExchangeEvent::Dropped { why } => {
                 let count = self.exchange.as_ref().map_or(0, Exchange::dropped);
-                self.run.record_dropped(now, plan.attempt, count, &self.redactor.redact(&why));
+                self.run
+                    .record_dropped(now, plan.attempt, count, &self.redactor.redact(&why));
             }
             ExchangeEvent::Complete { saw_done: _ } => {
                 if plan.continuation.is_some() && !self.flush_splice(now, table, &plan, None) {
@@ -478,14 +499,21 @@ impl Session {
                 self.exchange = None;
                 self.stream.held.clear();
                 self.out.push_back(Output::Abort(plan.attempt));
-                self.report(now, table, plan.attempt, AttemptOutcome::Classified(classification));
+                self.report(
+                    now,
+                    table,
+                    plan.attempt,
+                    AttemptOutcome::Classified(classification),
+                );
             }
         }
     }
 
     /// Records the attempt's time to first token (for its adaptive bound).
     fn note_first_token(&mut self, now: Timestamp, table: &mut CooldownTable) {
-        let Some(e) = self.exchange.as_ref() else { return };
+        let Some(e) = self.exchange.as_ref() else {
+            return;
+        };
         let attempt = e.plan().attempt;
         if self.first_token_noted == Some(attempt) {
             return;
@@ -535,9 +563,11 @@ impl Session {
             }
             self.report(now, table, plan.attempt, AttemptOutcome::Committed);
             self.stream.started = true;
-            self.out.push_back(Output::StreamStart(self.stream_head(plan)));
+            self.out
+                .push_back(Output::StreamStart(self.stream_head(plan)));
             for held in std::mem::take(&mut self.stream.held) {
-                self.out.push_back(Output::StreamEvent(ClientEvent::Data(held)));
+                self.out
+                    .push_back(Output::StreamEvent(ClientEvent::Data(held)));
             }
         }
         if chunk::uncontinuable(&value) {
@@ -563,11 +593,18 @@ impl Session {
         if finish {
             self.stream.finished = true;
         }
-        self.out.push_back(Output::StreamEvent(ClientEvent::Data(data)));
+        self.out
+            .push_back(Output::StreamEvent(ClientEvent::Data(data)));
     }
 
     /// A chunk of a continuation attempt: spliced after what the client has.
-    fn continuation_chunk(&mut self, now: Timestamp, table: &mut CooldownTable, plan: &AttemptPlan, value: Value) {
+    fn continuation_chunk(
+        &mut self,
+        now: Timestamp,
+        table: &mut CooldownTable,
+        plan: &AttemptPlan,
+        value: Value,
+    ) {
         if chunk::uncontinuable(&value) {
             // A continuation that turns to tool calls cannot finish this text.
             self.diverged(now, table, plan);
@@ -594,7 +631,14 @@ impl Session {
     }
 
     /// Forwards continuation text (if any) as a content chunk.
-    fn forward_text(&mut self, now: Timestamp, table: &mut CooldownTable, plan: &AttemptPlan, like: &Value, text: &str) {
+    fn forward_text(
+        &mut self,
+        now: Timestamp,
+        table: &mut CooldownTable,
+        plan: &AttemptPlan,
+        like: &Value,
+        text: &str,
+    ) {
         if text.is_empty() {
             return;
         }
@@ -609,13 +653,20 @@ impl Session {
         part.chars += text.chars().count();
         part.deltas += 1;
         self.stream.text.push_str(text);
-        self.out.push_back(Output::StreamEvent(ClientEvent::Data(v.to_string())));
+        self.out
+            .push_back(Output::StreamEvent(ClientEvent::Data(v.to_string())));
     }
 
     /// The continuation's text ended (a finish chunk, a usage chunk, or the end of
     /// the stream): what the splice still holds goes out, then `last` (the finish or
     /// usage chunk) with the summed usage. False if the continuation diverged.
-    fn flush_splice(&mut self, now: Timestamp, table: &mut CooldownTable, plan: &AttemptPlan, last: Option<Value>) -> bool {
+    fn flush_splice(
+        &mut self,
+        now: Timestamp,
+        table: &mut CooldownTable,
+        plan: &AttemptPlan,
+        last: Option<Value>,
+    ) -> bool {
         let rest = match self.stream.splice.as_mut().map(Splicer::finish) {
             Some(Err(Diverged)) => {
                 self.diverged(now, table, plan);
@@ -627,7 +678,8 @@ impl Session {
         if let Some(like) = last.as_ref() {
             self.forward_text(now, table, plan, like, &rest);
         } else if !rest.is_empty() {
-            let like = json!({"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {}}]});
+            let like =
+                json!({"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {}}]});
             self.forward_text(now, table, plan, &like, &rest);
         }
         self.stream.splice = None;
@@ -645,7 +697,8 @@ impl Session {
             if finish {
                 self.stream.finished = true;
             }
-            self.out.push_back(Output::StreamEvent(ClientEvent::Data(v.to_string())));
+            self.out
+                .push_back(Output::StreamEvent(ClientEvent::Data(v.to_string())));
         }
         true
     }
@@ -734,7 +787,10 @@ impl Session {
     fn stream_head(&self, plan: &AttemptPlan) -> ClientHead {
         let target = format!("{}/{}", plan.provider, plan.model);
         let mut headers = vec![
-            ("content-type".to_string(), "text/event-stream; charset=utf-8".to_string()),
+            (
+                "content-type".to_string(),
+                "text/event-stream; charset=utf-8".to_string(),
+            ),
             ("cache-control".to_string(), "no-cache".to_string()),
         ];
         headers.extend(self.trace_headers(Some(target.clone())));
@@ -753,17 +809,26 @@ impl Session {
                     let parts: Vec<String> = self
                         .parts_list()
                         .iter()
-                        .map(|p| format!("{}={}+{}", p["target"].as_str().unwrap_or(""), p["from"], p["chars"]))
+                        .map(|p| {
+                            format!(
+                                "{}={}+{}",
+                                p["target"].as_str().unwrap_or(""),
+                                p["from"],
+                                p["chars"]
+                            )
+                        })
                         .collect();
                     let comment = format!("x-llm-failover-parts: {}", parts.join(", "));
-                    self.out.push_back(Output::StreamEvent(ClientEvent::Comment(comment)));
+                    self.out
+                        .push_back(Output::StreamEvent(ClientEvent::Comment(comment)));
                 }
                 self.out.push_back(Output::StreamEvent(ClientEvent::Done));
             }
             RunResult::Success { .. } => match self.answer.take() {
                 Some((plan, body)) => {
                     let target = format!("{}/{}", plan.provider, plan.model);
-                    let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+                    let mut headers =
+                        vec![("content-type".to_string(), "application/json".to_string())];
                     headers.extend(self.trace_headers(Some(target.clone())));
                     self.out.push_back(Output::Respond(ClientResponse {
                         status: 200,
@@ -806,7 +871,10 @@ impl Session {
         let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
         headers.extend(self.trace_headers(None));
         if let Some(ms) = f.retry_after_ms {
-            headers.push(("retry-after".to_string(), api::retry_after_secs(ms).to_string()));
+            headers.push((
+                "retry-after".to_string(),
+                api::retry_after_secs(ms).to_string(),
+            ));
         }
         let mut failure = f.clone();
         failure.message = self.redactor.redact(&failure.message);
@@ -819,6 +887,3 @@ impl Session {
         }));
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -192,7 +192,10 @@ mod tests {
     #[test]
     fn a_prefill_continuation_passes_through_when_it_does_not_repeat() {
         let mut s = Splicer::new("Once upon a time", Continuation::Prefill);
-        assert_eq!(feed(&mut s, &[" there", " lived", " a king."]).unwrap(), " there lived a king.");
+        assert_eq!(
+            feed(&mut s, &[" there", " lived", " a king."]).unwrap(),
+            " there lived a king."
+        );
         assert_eq!(s.overlap(), 0);
     }
 
@@ -222,12 +225,19 @@ mod tests {
     #[test]
     fn a_fresh_answer_must_begin_with_what_the_client_has() {
         let mut s = Splicer::new("Once upon a", Continuation::Fresh);
-        assert_eq!(feed(&mut s, &["Once", " upon", " a", " time."]).unwrap(), " time.");
+        assert_eq!(
+            feed(&mut s, &["Once", " upon", " a", " time."]).unwrap(),
+            " time."
+        );
         let mut s = Splicer::new("Once upon a", Continuation::Fresh);
         assert_eq!(s.push("Once"), Ok(String::new()));
         assert_eq!(s.push(" there"), Err(Diverged));
         let mut s = Splicer::new("Once upon a", Continuation::Fresh);
-        assert_eq!(feed(&mut s, &["Once up"]), Err(Diverged), "too short to finish it");
+        assert_eq!(
+            feed(&mut s, &["Once up"]),
+            Err(Diverged),
+            "too short to finish it"
+        );
     }
 
     #[test]
