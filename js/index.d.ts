@@ -47,10 +47,18 @@ export interface Budgets {
   deadline_ms?: number;
   header_timeout_ms?: number;
   response_timeout_ms?: number;
+  /** The hard bound for a stream's first content after the headers (default 15 s). */
   first_token_timeout_ms?: number;
+  /** Learn a lower per-target bound from its observed times to first token (default true). */
+  adaptive_first_token?: boolean;
+  /** The adaptive bound's floor (default 3 s). */
+  first_token_floor_ms?: number;
   idle_timeout_ms?: number;
   max_retry_wait_ms?: number;
 }
+
+/** How a target can finish an answer whose stream broke on another target. */
+export type ContinuationSupport = "prefill" | "fresh" | "off";
 
 /** Overrides of the default policy for one failure kind. */
 export interface RuleOverride {
@@ -80,11 +88,15 @@ export interface TargetConfig {
   model: string;
   context_window?: number;
   keys?: string[];
+  /** Default: `prefill` for dialects that document assistant prefill, else `fresh`. */
+  continuation?: ContinuationSupport;
 }
 
 export interface ChainConfig {
   name: string;
   targets: TargetConfig[];
+  /** Finish a stream that broke after it started on another target (default true). */
+  continuation?: boolean;
   budgets?: Budgets;
   policy?: Partial<Record<FailureKind, RuleOverride>>;
 }
@@ -93,7 +105,7 @@ export interface ChainConfig {
 export interface GatewayConfig {
   providers: ProviderConfig[];
   chains: ChainConfig[];
-  defaults?: { budgets?: Budgets; policy?: Partial<Record<FailureKind, RuleOverride>> };
+  defaults?: { budgets?: Budgets; continuation?: boolean; policy?: Partial<Record<FailureKind, RuleOverride>> };
   cooldown?: { streak_reset_ms?: number; retention_ms?: number };
 }
 
@@ -130,13 +142,40 @@ export interface AttemptRecord {
   ended_at: number | null;
   kind: FailureKind | null;
   status: number | null;
+  /** It finished an answer another attempt started. */
+  continuation?: "prefill" | "fresh";
+  /** Its content reached the client. */
+  committed?: boolean;
 }
+
+/** Why a candidate was passed over. */
+export type SkipReason =
+  | { reason: "already_failed" }
+  | { reason: "no_fallback" }
+  | { reason: "context_window" }
+  | { reason: "cannot_continue" }
+  | { reason: "cooling_down"; scope: string; until: number }
+  | { reason: "probe_in_flight"; scope: string; until: number }
+  | { reason: "retry_cancelled"; scope: string; until: number };
 
 /** One decision of the run (`event` tells which). */
 export type TraceEvent =
-  | { event: "skip"; at: number; provider: string; model: string; key: string | null; why: string }
-  | { event: "send"; at: number; attempt: number; provider: string; model: string; key: string | null; probe: boolean }
+  | { event: "skip"; at: number; provider: string; model: string; key: string | null; why: SkipReason }
+  | {
+      event: "send";
+      at: number;
+      attempt: number;
+      provider: string;
+      model: string;
+      key: string | null;
+      probe: boolean;
+      continuation?: "prefill" | "fresh";
+    }
   | { event: "committed"; at: number; attempt: number }
+  | { event: "dropped"; at: number; attempt: number; count: number; why: string }
+  | { event: "spliced"; at: number; attempt: number; overlap_chars: number }
+  | { event: "diverged"; at: number; attempt: number }
+  | { event: "host_error"; at: number; message: string }
   | {
       event: "failure";
       at: number;
@@ -147,11 +186,11 @@ export type TraceEvent =
       retry_after_ms: number | null;
       reason: string;
     }
-  | { event: "retry"; at: number; attempt: number; until: number; why: string }
+  | { event: "retry"; at: number; attempt: number; until: number; why: { reason: "provider_hint" | "backoff" } }
   | { event: "cooled_down"; at: number; scope: string; until: number; kind: FailureKind }
-  | { event: "wait"; at: number; until: number; why: string }
+  | { event: "wait"; at: number; until: number; why: { reason: "all_cooling_down" } }
   | { event: "success"; at: number; attempt: number; provider: string; model: string }
-  | { event: "finished"; at: number; result: string; kind: FailureKind | null; message: string };
+  | { event: "finished"; at: number; result: "success" | "failed" | "cancelled"; kind: FailureKind | null; message: string };
 
 export interface FailoverInfo {
   /** `provider/model` that answered. */
@@ -214,6 +253,8 @@ export interface CooldownStatus {
 
 export interface Snapshot {
   entries: Record<string, { until: number; since: number; streak: number; kind: FailureKind | null; reason: string }>;
+  /** Observed times to first token per model scope: `[at, ms]` pairs. */
+  first_token?: Record<string, [number, number][]>;
 }
 
 export interface Classification {
@@ -253,6 +294,7 @@ export interface DryRunResult {
     | {
         result: "failed";
         kind: FailureKind;
+        cause: "upstream" | "cooling_down" | "deadline" | "attempt_budget" | "cancelled";
         message: string;
         http_status: number;
         propagate: number | null;
@@ -299,7 +341,7 @@ export class ConfigError extends FailoverError {}
 export class RequestError extends FailoverError {}
 /** No target could answer. */
 export class UpstreamError extends FailoverError {}
-/** The stream failed after its answer started. */
+/** The stream failed after its answer started and no target could finish it. */
 export class StreamError extends FailoverError {}
 /** The AbortSignal fired. */
 export class AbortError extends FailoverError {}
@@ -335,4 +377,4 @@ export class ChatStream implements AsyncIterable<ChatCompletionChunk> {
 
 export function classify(outcome: OutcomeInput): Classification;
 export function dryRun(config: GatewayConfig | string, script: Script, snapshot?: Snapshot | null): DryRunResult;
-export function failurePolicy(): { kind: FailureKind; action: string }[];
+export function failurePolicy(): { kind: FailureKind; request_error: boolean; action: string }[];

@@ -75,46 +75,35 @@ export class FailoverError extends Error {
   }
 }
 
-/** The gateway config (or its options) is invalid. */
-export class ConfigError extends FailoverError {
-  constructor(info, options) {
-    super(info, options);
-    this.name = "ConfigError";
-  }
+/** An `Error` subclass of `FailoverError` named `name` (one definition for all). */
+function subclass(name, defaults = {}) {
+  // A computed key names the class itself (stack traces, `instanceof` by name).
+  return {
+    [name]: class extends FailoverError {
+      constructor(info, options) {
+        super({ ...defaults, ...info }, options);
+        this.name = name;
+      }
+    },
+  }[name];
 }
+
+/** The gateway config (or its options) is invalid. */
+export const ConfigError = subclass("ConfigError");
 
 /** The request is invalid: refused before any upstream call, or an upstream's
  * `invalid_request` passed on as it came (never retried, never hidden by a fallback). */
-export class RequestError extends FailoverError {
-  constructor(info, options) {
-    super(info, options);
-    this.name = "RequestError";
-  }
-}
+export const RequestError = subclass("RequestError");
 
 /** No target could answer: every attempt failed, or the budget ran out. */
-export class UpstreamError extends FailoverError {
-  constructor(info, options) {
-    super(info, options);
-    this.name = "UpstreamError";
-  }
-}
+export const UpstreamError = subclass("UpstreamError");
 
-/** The stream failed after its answer started: what was received is incomplete. */
-export class StreamError extends FailoverError {
-  constructor(info, options) {
-    super(info, options);
-    this.name = "StreamError";
-  }
-}
+/** The stream failed after its answer started and no target could finish it:
+ * what was received is incomplete. */
+export const StreamError = subclass("StreamError");
 
 /** The caller's AbortSignal fired. */
-export class AbortError extends FailoverError {
-  constructor(info, options) {
-    super({ kind: "aborted", ...info }, options);
-    this.name = "AbortError";
-  }
-}
+export const AbortError = subclass("AbortError", { kind: "aborted" });
 
 const CLASSES = {
   config: ConfigError,
@@ -173,7 +162,7 @@ export class Gateway {
   async chat(request, { signal, onEvent } = {}) {
     let r;
     try {
-      r = await this.#inner.chat(request, signal ?? undefined, onEvent ?? undefined);
+      r = await this.#inner.request(request, false, signal ?? undefined, onEvent ?? undefined);
     } catch (e) {
       throw toError(e);
     }
@@ -188,7 +177,9 @@ export class Gateway {
   /**
    * A streaming chat completion. Resolves once the answer's first content
    * arrived (fallback happens before that) to a `ChatStream`: an async iterable of
-   * OpenAI-shaped chunks that ends cleanly or throws a `StreamError`.
+   * OpenAI-shaped chunks that ends cleanly — a stream that breaks after it started
+   * is finished by another target, in the same iteration — or throws a
+   * `StreamError` when no target could finish it.
    */
   async chatStream(request, { signal, onEvent } = {}) {
     const body = request && typeof request === "object" && request.stream === undefined
@@ -196,7 +187,7 @@ export class Gateway {
       : request;
     let handle;
     try {
-      handle = await this.#inner.stream(body, signal ?? undefined, onEvent ?? undefined);
+      handle = await this.#inner.request(body, true, signal ?? undefined, onEvent ?? undefined);
     } catch (e) {
       throw toError(e);
     }
@@ -327,7 +318,8 @@ export function dryRun(config, script, snapshot) {
   return call(() => wasmDryRun(config, script, snapshot ?? null));
 }
 
-/** Every failure kind and what the default policy does about it. Needs `await init()`. */
+/** Every failure kind, whether it is a request error (never retried or hidden by a
+ * fallback), and what the default policy does about it. Needs `await init()`. */
 export function failurePolicy() {
   requireReady("failurePolicy");
   return wasmFailurePolicy();

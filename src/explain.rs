@@ -90,6 +90,21 @@ impl OutcomeSpec {
     }
 }
 
+/// Every failure kind with what `policy` does about it: `{kind, request_error,
+/// action}` (the browser package's `failurePolicy()`, the demo page's legend).
+pub fn policy_rows(policy: &FailurePolicy) -> Vec<Value> {
+    FailureKind::ALL
+        .iter()
+        .map(|k| {
+            json!({
+                "kind": k,
+                "request_error": k.is_request_error(),
+                "action": action_text(policy, *k),
+            })
+        })
+        .collect()
+}
+
 /// What `policy` does about `kind`, in words.
 pub fn action_text(policy: &FailurePolicy, kind: FailureKind) -> String {
     let r = policy.rule(kind);

@@ -1,28 +1,24 @@
 //! The browser package: the wasm-bindgen layer under the npm package's JavaScript
-//! API (`js/index.js`, which turns what this module returns and throws into typed
+//! API (`js/index.js` turns what this module returns and throws into typed
 //! objects, `Error` subclasses and async iterators).
 //!
 //! A [`WasmGateway`] holds a validated config, the app's keys and a cooldown table
-//! that lives as long as the page, optionally persisted to `localStorage` (read
-//! back at creation and before each request, so other tabs and a reload see the
-//! cooldowns; written when a request changed it). Requests run on the same
-//! [`fetch::Driver`] as the Cloudflare Worker.
-//!
-//! Errors are plain objects `{class, kind, message, status, type, code, param,
-//! retryAfterMs, attempts, trace}`; `class` is one of `config`, `request`,
-//! `upstream`, `stream`, `aborted`, `internal` (the JS layer picks the `Error`
-//! subclass from it).
+//! that lives as long as the page, optionally persisted to `localStorage` (merged
+//! back before each request, so other tabs and a reload see the cooldowns; written
+//! when a request changed it). Requests run the same [`Session`] as the Worker,
+//! over the same [`fetch::Pump`]. Errors are [`ErrorReport`]s.
 
-use super::fetch::{self, Driven, Driver, LiveStream, StreamItem};
+use super::fetch::{self, Next, Pump};
+use crate::api::report::{ErrorClass, ErrorReport};
+use crate::api::{self, ChatRequest};
 use crate::config::Config;
 use crate::cooldown::{CooldownTable, Snapshot};
 use crate::dry_run::{dry_run, Script};
 use crate::explain::OutcomeSpec;
-use crate::gateway::{self, ApiError, ChatRequest};
-use crate::run::{FallbackRun, RunFailure, RunOptions, TraceEvent};
-use crate::{FailureKind, Timestamp};
+use crate::run::{RunOptions, TraceEvent};
+use crate::session::{ClientEvent, Session};
+use crate::time::Timestamp;
 use serde::Serialize;
-use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -37,18 +33,23 @@ fn now() -> Timestamp {
     js_sys::Date::now() as Timestamp
 }
 
-/// A Rust value as a plain JS value, through JSON text (maps as objects, integers
-/// as numbers; smaller code than a direct serializer, which matters for the .wasm).
-fn to_js<T: Serialize + ?Sized>(v: &T) -> JsValue {
-    match serde_json::to_string(v) {
-        Ok(text) => parse_json(&text),
-        Err(_) => JsValue::NULL,
-    }
-}
-
 /// A JSON text as a JS value (upstream bodies are passed on as they came).
 fn parse_json(text: &str) -> JsValue {
     js_sys::JSON::parse(text).unwrap_or_else(|_| JsValue::from_str(text))
+}
+
+/// A Rust value as a plain JS value, through JSON text (smaller code than a
+/// direct serializer, which matters for the .wasm).
+fn to_js<T: Serialize + ?Sized>(v: &T) -> JsValue {
+    serde_json::to_string(v).map_or(JsValue::NULL, |t| parse_json(&t))
+}
+
+fn error(class: ErrorClass, kind: &str, message: impl Into<String>) -> JsValue {
+    report(&ErrorReport::new(class, kind, message))
+}
+
+fn report(r: &ErrorReport) -> JsValue {
+    parse_json(&r.to_json())
 }
 
 /// A JS argument (an object, or a string of JSON) as JSON text.
@@ -72,56 +73,27 @@ fn json_text(v: &JsValue, what: &str) -> Result<String, String> {
     }
 }
 
-/// The error object the JS layer turns into an `Error` subclass.
-#[derive(Serialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct ErrorInfo {
-    class: &'static str,
-    kind: String,
-    message: String,
-    status: Option<u16>,
-    #[serde(rename = "type")]
-    error_type: Option<String>,
-    code: Option<String>,
-    param: Option<String>,
-    retry_after_ms: Option<u64>,
-    target: Option<String>,
-    attempts: Option<Value>,
-    trace: Option<Value>,
+/// Reads a JSON argument into `T`, or the error object for `class`/`kind`.
+fn from_js<T: serde::de::DeserializeOwned>(
+    v: &JsValue,
+    what: &str,
+    class: ErrorClass,
+    kind: &str,
+) -> Result<T, JsValue> {
+    let text = json_text(v, what).map_err(|m| error(class, kind, m))?;
+    serde_json::from_str(&text).map_err(|e| error(class, kind, format!("invalid {what}: {e}")))
 }
 
-impl ErrorInfo {
-    fn new(class: &'static str, kind: &str, message: impl Into<String>) -> ErrorInfo {
-        ErrorInfo {
-            class,
-            kind: kind.to_string(),
-            message: message.into(),
-            ..ErrorInfo::default()
-        }
-    }
-
-    fn from_api(class: &'static str, e: &ApiError) -> ErrorInfo {
-        ErrorInfo {
-            class,
-            kind: e.code.clone().unwrap_or_else(|| "invalid_request".into()),
-            message: e.message.clone(),
-            status: Some(e.status),
-            error_type: Some(e.kind.to_string()),
-            code: e.code.clone(),
-            param: e.param.clone(),
-            ..ErrorInfo::default()
-        }
-    }
-
-    fn with_run(mut self, run: &FallbackRun) -> ErrorInfo {
-        self.attempts = serde_json::to_value(run.attempts()).ok();
-        self.trace = serde_json::to_value(run.trace()).ok();
-        self
-    }
-
-    fn into_js(self) -> JsValue {
-        to_js(&self)
-    }
+fn config_from(v: &JsValue) -> Result<Config, JsValue> {
+    let text =
+        json_text(v, "the config").map_err(|m| error(ErrorClass::Config, "invalid_config", m))?;
+    Config::from_json(&text).map_err(|e| {
+        error(
+            ErrorClass::Config,
+            "invalid_config",
+            format!("invalid config: {e}"),
+        )
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -143,6 +115,8 @@ impl Inner {
     }
 
     /// Merges the persisted snapshot, if any (another tab's or an earlier page's).
+    /// Merging never marks the table dirty, so local changes not yet written stay
+    /// pending.
     fn load(&self) {
         let Some((storage, key)) = self.storage() else {
             return;
@@ -151,16 +125,15 @@ impl Inner {
             return;
         };
         // A corrupt or foreign value is ignored: cooldowns are advisory.
-        if let Ok(snapshot) = serde_json::from_str::<Snapshot>(&text) {
-            if let Ok(mut table) = self.table.try_borrow_mut() {
-                table.merge(&snapshot);
-                // Merging what is already persisted is no reason to write it back.
-                table.take_dirty();
-            }
+        if let (Ok(snapshot), Ok(mut table)) = (
+            serde_json::from_str::<Snapshot>(&text),
+            self.table.try_borrow_mut(),
+        ) {
+            table.merge(&snapshot);
         }
     }
 
-    /// Writes the table if a request changed it.
+    /// Writes the table if a local event changed it.
     fn save(&self) {
         let Some((storage, key)) = self.storage() else {
             return;
@@ -184,7 +157,6 @@ impl Inner {
 }
 
 /// The browser as a [`fetch::Host`].
-#[derive(Clone)]
 struct BrowserHost {
     inner: Rc<Inner>,
     on_event: Option<js_sys::Function>,
@@ -196,8 +168,7 @@ impl fetch::Host for BrowserHost {
     }
 
     fn with_table<R>(&self, f: impl FnOnce(&mut CooldownTable) -> R) -> Option<R> {
-        let mut table = self.inner.table.try_borrow_mut().ok()?;
-        Some(f(&mut table))
+        Some(f(&mut *self.inner.table.try_borrow_mut().ok()?))
     }
 
     fn secret(&self, name: &str) -> Option<String> {
@@ -225,56 +196,46 @@ pub struct WasmGateway {
     inner: Rc<Inner>,
 }
 
+/// The options of [`WasmGateway::new`].
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Options {
+    #[serde(default)]
+    keys: HashMap<String, String>,
+    #[serde(default)]
+    persist: Option<serde_json::Value>,
+}
+
 #[wasm_bindgen]
 impl WasmGateway {
     /// `config`: the gateway config (an object or JSON text, the Worker's format).
     /// `options`: `{keys?: {NAME: value}, persist?: boolean | string}`.
     #[wasm_bindgen(constructor)]
     pub fn new(config: JsValue, options: JsValue) -> Result<WasmGateway, JsValue> {
-        let text = json_text(&config, "the config")
-            .map_err(|m| ErrorInfo::new("config", "invalid_config", m).into_js())?;
-        let config = Config::from_json(&text).map_err(|e| {
-            ErrorInfo::new("config", "invalid_config", format!("invalid config: {e}")).into_js()
-        })?;
-        let mut keys = HashMap::new();
-        let mut storage_key = None;
-        if !options.is_undefined() && !options.is_null() {
-            let get = |name: &str| js_sys::Reflect::get(&options, &JsValue::from_str(name));
-            let opt_err = |m: String| ErrorInfo::new("config", "invalid_options", m).into_js();
-            if let Ok(k) = get("keys") {
-                if !k.is_undefined() && !k.is_null() {
-                    let obj: js_sys::Object = k.dyn_into().map_err(|_| {
-                        opt_err("options.keys must be an object {NAME: value}".into())
-                    })?;
-                    for entry in js_sys::Object::entries(&obj).iter() {
-                        let pair: js_sys::Array = entry.unchecked_into();
-                        let name = pair.get(0).as_string().unwrap_or_default();
-                        let value = pair.get(1).as_string().ok_or_else(|| {
-                            opt_err(format!("options.keys.{name} must be a string"))
-                        })?;
-                        keys.insert(name, value);
-                    }
-                }
+        let config = config_from(&config)?;
+        let options: Options = if options.is_undefined() || options.is_null() {
+            Options::default()
+        } else {
+            from_js(&options, "options", ErrorClass::Config, "invalid_options")?
+        };
+        let opt_err = |m: &str| error(ErrorClass::Config, "invalid_options", m);
+        let storage_key = match options.persist {
+            None | Some(serde_json::Value::Null) | Some(serde_json::Value::Bool(false)) => None,
+            Some(serde_json::Value::Bool(true)) => Some(DEFAULT_STORAGE_KEY.to_string()),
+            Some(serde_json::Value::String(s)) if !s.is_empty() => Some(s),
+            Some(serde_json::Value::String(_)) => {
+                return Err(opt_err("options.persist must not be empty"))
             }
-            if let Ok(p) = get("persist") {
-                if let Some(s) = p.as_string() {
-                    if s.is_empty() {
-                        return Err(opt_err("options.persist must not be empty".into()));
-                    }
-                    storage_key = Some(s);
-                } else if p.as_bool() == Some(true) {
-                    storage_key = Some(DEFAULT_STORAGE_KEY.to_string());
-                } else if !(p.is_undefined() || p.is_null() || p.as_bool() == Some(false)) {
-                    return Err(opt_err(
-                        "options.persist must be a boolean or a localStorage key".into(),
-                    ));
-                }
+            Some(_) => {
+                return Err(opt_err(
+                    "options.persist must be a boolean or a localStorage key",
+                ))
             }
-        }
+        };
         let inner = Rc::new(Inner {
             table: RefCell::new(CooldownTable::new(config.cooldown)),
             config,
-            keys: RefCell::new(keys),
+            keys: RefCell::new(options.keys),
             storage_key,
             next_run_id: Cell::new(0),
         });
@@ -283,8 +244,8 @@ impl WasmGateway {
     }
 
     /// Sets (or, with an empty value, removes) the key the config names `name`.
-    /// A new value also closes that key's cooldowns: they were about the old
-    /// value (or its absence), not about the key the app gives now.
+    /// A new value also closes that key's cooldowns: they were about the old value
+    /// (or its absence), not about the key the app gives now.
     #[wasm_bindgen(js_name = setKey)]
     pub fn set_key(&self, name: String, value: String) {
         let changed = {
@@ -305,39 +266,33 @@ impl WasmGateway {
 
     /// The chains and `provider/model` names a request may use.
     pub fn models(&self) -> JsValue {
-        parse_json(&gateway::models_body(&self.inner.config))
+        parse_json(&api::models_body(&self.inner.config))
     }
 
     /// The scopes in cooldown: `{now, scopes: [{scope, state, until, streak, kind, reason}]}`.
     pub fn status(&self) -> JsValue {
-        let t = now();
-        match self.inner.table.try_borrow() {
-            Ok(table) => to_js(&gateway::status_body(&table, t)),
-            Err(_) => JsValue::NULL,
-        }
+        self.inner
+            .table
+            .try_borrow()
+            .map_or(JsValue::NULL, |t| to_js(&api::status_body(&t, now())))
     }
 
     /// The cooldown table as a mergeable snapshot.
     pub fn snapshot(&self) -> JsValue {
-        let t = now();
-        match self.inner.table.try_borrow() {
-            Ok(table) => to_js(&table.snapshot(t)),
-            Err(_) => JsValue::NULL,
-        }
+        self.inner
+            .table
+            .try_borrow()
+            .map_or(JsValue::NULL, |t| to_js(&t.snapshot(now())))
     }
 
     /// Merges a snapshot (from `snapshot()`, another tab, or a Worker's KV).
     pub fn merge(&self, snapshot: JsValue) -> Result<(), JsValue> {
-        let text = json_text(&snapshot, "the snapshot")
-            .map_err(|m| ErrorInfo::new("request", "invalid_snapshot", m).into_js())?;
-        let snapshot: Snapshot = serde_json::from_str(&text).map_err(|e| {
-            ErrorInfo::new(
-                "request",
-                "invalid_snapshot",
-                format!("invalid snapshot: {e}"),
-            )
-            .into_js()
-        })?;
+        let snapshot: Snapshot = from_js(
+            &snapshot,
+            "snapshot",
+            ErrorClass::Request,
+            "invalid_snapshot",
+        )?;
         if let Ok(mut table) = self.inner.table.try_borrow_mut() {
             table.merge(&snapshot);
         }
@@ -355,208 +310,141 @@ impl WasmGateway {
         }
     }
 
-    /// A chat completion (`stream` must not be true). Resolves to
-    /// `{completion, target, attempts, trace}`; rejects with an error object.
-    pub fn chat(
+    /// A chat completion. `stream` false: resolves to `{completion, target,
+    /// attempts, trace}`. `stream` true: resolves to a [`WasmStream`] once the
+    /// answer's first content arrived (fallback happens before that). Rejects with
+    /// an error object.
+    pub fn request(
         &self,
         request: JsValue,
+        stream: bool,
         signal: Option<web_sys::AbortSignal>,
         on_event: Option<js_sys::Function>,
     ) -> js_sys::Promise {
-        let started = self.start(&request, signal, on_event, false);
+        let started = self.start(&request, stream, signal, on_event);
         future_to_promise(async move {
-            let (driver, req) = started?;
-            let inner = driver.host.inner.clone();
-            let driven = driver.drive(&req).await;
-            inner.save();
-            match driven {
-                Driven::Answer { driver, plan, body } => {
+            let mut pump = started?;
+            let next = pump.next().await;
+            let inner = pump.host.inner.clone();
+            let out = match next {
+                Next::Respond(r) if r.failure.is_none() => {
                     let out = js_sys::Object::new();
                     let set = |k: &str, v: &JsValue| {
                         let _ = js_sys::Reflect::set(&out, &JsValue::from_str(k), v);
                     };
-                    set("completion", &parse_json(&body));
+                    set("completion", &parse_json(&r.body));
                     set(
                         "target",
-                        &JsValue::from_str(&format!("{}/{}", plan.provider, plan.model)),
+                        &r.target.map_or(JsValue::NULL, |t| JsValue::from_str(&t)),
                     );
-                    set("attempts", &to_js(driver.run.attempts()));
-                    set("trace", &to_js(driver.run.trace()));
+                    set("attempts", &to_js(pump.session.run().attempts()));
+                    set("trace", &to_js(pump.session.run().trace()));
                     Ok(out.into())
                 }
-                Driven::Stream(mut live) => {
-                    // Not reachable: the request was validated as non-streaming.
-                    live.cancel();
-                    Err(ErrorInfo::new("internal", "internal", "unexpected stream").into_js())
-                }
-                other => Err(end_error(other)),
-            }
-        })
-    }
-
-    /// A streaming chat completion. Resolves to a [`WasmStream`] once the answer's
-    /// first content arrived (fallback happens before that); rejects with an
-    /// error object.
-    pub fn stream(
-        &self,
-        request: JsValue,
-        signal: Option<web_sys::AbortSignal>,
-        on_event: Option<js_sys::Function>,
-    ) -> js_sys::Promise {
-        let started = self.start(&request, signal, on_event, true);
-        future_to_promise(async move {
-            let (driver, req) = started?;
-            let inner = driver.host.inner.clone();
-            let driven = driver.drive(&req).await;
-            match driven {
-                Driven::Stream(live) => {
-                    let target = format!("{}/{}", live.plan.provider, live.plan.model);
-                    Ok(WasmStream {
-                        seen: Rc::new(RefCell::new(run_view(&live.d.run))),
-                        live: Rc::new(RefCell::new(Some(live))),
-                        target,
+                Next::Respond(r) => Err(report(
+                    &ErrorReport::from_response(&r).with_run(pump.session.run()),
+                )),
+                Next::StreamStart(head) => {
+                    return Ok(WasmStream {
+                        target: head.target,
+                        seen: Rc::new(RefCell::new(run_view(&pump.session))),
+                        pump: Rc::new(RefCell::new(Some(pump))),
                     }
                     .into())
                 }
-                Driven::Answer { .. } => {
-                    inner.save();
-                    Err(
-                        ErrorInfo::new("internal", "internal", "unexpected complete answer")
-                            .into_js(),
-                    )
-                }
-                other => {
-                    inner.save();
-                    Err(end_error(other))
-                }
-            }
+                Next::Event(_) | Next::Done => Err(aborted(&pump.session)),
+            };
+            inner.save();
+            out
         })
     }
 
-    /// Validates a request and prepares its run.
+    /// Validates a request and prepares its session.
     fn start(
         &self,
         request: &JsValue,
+        stream: bool,
         signal: Option<web_sys::AbortSignal>,
         on_event: Option<js_sys::Function>,
-        stream: bool,
-    ) -> Result<(Driver<BrowserHost>, ChatRequest), JsValue> {
+    ) -> Result<Pump<BrowserHost>, JsValue> {
         let text = json_text(request, "the request")
-            .map_err(|m| ErrorInfo::new("request", "invalid_request", m).into_js())?;
-        let req = gateway::parse_chat_request(text.as_bytes())
-            .map_err(|e| ErrorInfo::from_api("request", &e).into_js())?;
+            .map_err(|m| error(ErrorClass::Request, "invalid_request", m))?;
+        let req: ChatRequest = api::parse_chat_request(text.as_bytes())
+            .map_err(|e| report(&ErrorReport::from_api(ErrorClass::Request, &e)))?;
         if req.stream != stream {
             let m = if stream {
                 "chatStream() needs `stream` unset or true; use chat() for `stream: false`"
             } else {
                 "chat() needs `stream` unset or false; use chatStream() for a stream"
             };
-            return Err(ErrorInfo::new("request", "invalid_request", m).into_js());
+            return Err(error(ErrorClass::Request, "invalid_request", m));
         }
-        let route = self
-            .inner
-            .config
-            .route(&req.model)
-            .map_err(|e| ErrorInfo::from_api("request", &gateway::route_error(&e)).into_js())?;
+        let route = self.inner.config.route(&req.model).map_err(|e| {
+            report(&ErrorReport::from_api(
+                ErrorClass::Request,
+                &api::route_error(&e),
+            ))
+        })?;
         if signal.as_ref().is_some_and(web_sys::AbortSignal::aborted) {
-            return Err(ErrorInfo::new("aborted", "aborted", "the request was aborted").into_js());
+            return Err(error(
+                ErrorClass::Aborted,
+                "aborted",
+                "the request was aborted",
+            ));
         }
         self.inner.load();
         let run_id = self.inner.next_run_id.get() + 1;
         self.inner.next_run_id.set(run_id);
-        let run = FallbackRun::new(
-            route,
-            RunOptions {
-                now: now(),
-                seed: (js_sys::Math::random() * (u64::MAX as f64)) as u64,
-                run_id,
-                stream,
-            },
-        );
+        let options = RunOptions {
+            now: now(),
+            seed: (js_sys::Math::random() * (u64::MAX as f64)) as u64,
+            run_id,
+            stream,
+        };
         let host = BrowserHost {
             inner: self.inner.clone(),
             on_event,
         };
-        Ok((Driver::new(host, run, signal), req))
+        Ok(Pump::new(host, Session::new(route, req, options), signal))
     }
 }
 
-/// The error object for a run that ended without an answer.
-fn end_error(driven: Driven<BrowserHost>) -> JsValue {
-    match driven {
-        Driven::Failed {
-            driver,
-            failure,
-            upstream,
-        } => failure_info(&failure, upstream, &driver).into_js(),
-        Driven::Cancelled { driver } => {
-            ErrorInfo::new("aborted", "aborted", "the request was aborted")
-                .with_run(&driver.run)
-                .into_js()
-        }
-        _ => ErrorInfo::new("internal", "internal", "the cooldown table is busy").into_js(),
-    }
+fn aborted(session: &Session) -> JsValue {
+    report(
+        &ErrorReport::new(ErrorClass::Aborted, "aborted", "the request was aborted")
+            .with_run(session.run()),
+    )
 }
 
-/// A failed run as an error object: the same status and body the Worker answers.
-fn failure_info(
-    f: &RunFailure,
-    upstream: Option<(u16, String)>,
-    driver: &Driver<BrowserHost>,
-) -> ErrorInfo {
-    let upstream_ref = upstream.as_ref().map(|(s, b)| (*s, b.as_str()));
-    let (status, body) = gateway::failure_response(f, upstream_ref, &driver.secret_refs());
-    let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-    let err = &body["error"];
-    let text = |v: &Value| v.as_str().map(str::to_string);
-    let message = text(&err["message"])
-        .or_else(|| text(&body["message"]))
-        .unwrap_or_else(|| f.message.clone());
-    let class = if f.kind == FailureKind::InvalidRequest {
-        "request"
-    } else {
-        "upstream"
-    };
-    ErrorInfo {
-        class,
-        kind: f.kind.as_str().to_string(),
-        message,
-        status: Some(status),
-        error_type: text(&err["type"]),
-        code: text(&err["code"]).or_else(|| Some(f.kind.as_str().to_string())),
-        param: text(&err["param"]),
-        retry_after_ms: f.retry_after_ms,
-        ..ErrorInfo::default()
-    }
-    .with_run(&driver.run)
+fn run_view(session: &Session) -> (JsValue, JsValue) {
+    (
+        to_js(session.run().attempts()),
+        to_js(session.run().trace()),
+    )
 }
 
 // ---------------------------------------------------------------------------
-// The committed stream
+// The stream
 
-/// A committed stream (the JS layer makes it an async iterator).
+/// A started stream (the JS layer makes it an async iterator).
 #[wasm_bindgen]
 pub struct WasmStream {
-    live: Rc<RefCell<Option<LiveStream<BrowserHost>>>>,
+    pump: Rc<RefCell<Option<Pump<BrowserHost>>>>,
     target: String,
-    /// The run's attempts and trace as of the last item (readable while a `next()`
-    /// is pending, when the stream itself is out of `live`).
+    /// The attempts and trace as of the last item (readable while a `next()` is
+    /// pending, when the pump itself is out of its cell).
     seen: Rc<RefCell<(JsValue, JsValue)>>,
-}
-
-fn run_view(run: &FallbackRun) -> (JsValue, JsValue) {
-    (to_js(run.attempts()), to_js(run.trace()))
 }
 
 #[wasm_bindgen]
 impl WasmStream {
-    /// `provider/model` of the target answering.
+    /// `provider/model` of the target that started the answer.
     #[wasm_bindgen(getter)]
     pub fn target(&self) -> String {
         self.target.clone()
     }
 
-    /// The attempts so far (`provider/model`, kind, times).
+    /// The attempts so far.
     pub fn attempts(&self) -> JsValue {
         self.seen.borrow().0.clone()
     }
@@ -566,47 +454,48 @@ impl WasmStream {
         self.seen.borrow().1.clone()
     }
 
-    /// The next chunk object, or `null` after the last; rejects with an error object
-    /// when the stream fails after it started (never a silent truncation).
+    /// The next chunk object, or `null` after the last; rejects with an error
+    /// object when the stream failed and nothing could finish it.
     pub fn next(&self) -> js_sys::Promise {
-        let cell = self.live.clone();
+        let cell = self.pump.clone();
         let seen = self.seen.clone();
+        let target = self.target.clone();
         future_to_promise(async move {
             // Out of the cell while awaiting, so `attempts()` and `cancel()` never
             // meet a borrowed cell; a second concurrent `next()` is refused.
-            let taken = cell.try_borrow_mut().ok().and_then(|mut c| c.take());
-            let Some(mut live) = taken else {
-                return Err(ErrorInfo::new(
-                    "internal",
+            let Some(mut pump) = cell.try_borrow_mut().ok().and_then(|mut c| c.take()) else {
+                return Err(error(
+                    ErrorClass::Internal,
                     "internal",
                     "next() was called while another next() was pending",
-                )
-                .into_js());
+                ));
             };
-            let item = live.next().await;
-            if live.is_finished() {
-                live.d.host.inner.save();
+            let result = loop {
+                match pump.next().await {
+                    Next::Event(ClientEvent::Data(d)) => break Ok(parse_json(&d)),
+                    Next::Event(ClientEvent::Comment(_)) => continue,
+                    Next::Event(ClientEvent::Error { kind, message, .. }) => {
+                        let mut r = ErrorReport::new(ErrorClass::Stream, kind.as_str(), message)
+                            .with_run(pump.session.run());
+                        r.target = Some(target.clone());
+                        break Err(report(&r));
+                    }
+                    Next::Event(ClientEvent::Done) | Next::Done => {
+                        if matches!(pump.session.run().result(), Some(crate::run::RunResult::Failed(f)) if f.cause == crate::run::EndCause::Cancelled)
+                        {
+                            break Err(aborted(&pump.session));
+                        }
+                        break Ok(JsValue::NULL);
+                    }
+                    _ => continue,
+                }
+            };
+            *seen.borrow_mut() = run_view(&pump.session);
+            if pump.session.is_done() {
+                pump.host.inner.save();
             }
-            *seen.borrow_mut() = run_view(&live.d.run);
-            let result = match item {
-                Some(StreamItem::Data(data)) => Ok(parse_json(&data)),
-                Some(StreamItem::Done) | None => Ok(JsValue::NULL),
-                Some(StreamItem::Error { kind, message }) => {
-                    let mut info =
-                        ErrorInfo::new("stream", kind.as_str(), message).with_run(&live.d.run);
-                    info.target = Some(format!("{}/{}", live.plan.provider, live.plan.model));
-                    Err(info.into_js())
-                }
-                Some(StreamItem::Cancelled) => {
-                    Err(
-                        ErrorInfo::new("aborted", "aborted", "the stream was aborted")
-                            .with_run(&live.d.run)
-                            .into_js(),
-                    )
-                }
-            };
             if let Ok(mut c) = cell.try_borrow_mut() {
-                *c = Some(live);
+                *c = Some(pump);
             }
             result
         })
@@ -614,8 +503,9 @@ impl WasmStream {
 
     /// Stops the stream and aborts the upstream request.
     pub fn cancel(&self) {
-        if let Ok(Some(live)) = self.live.try_borrow_mut().as_deref_mut() {
-            live.cancel();
+        if let Ok(Some(pump)) = self.pump.try_borrow_mut().as_deref_mut() {
+            pump.cancel_now();
+            pump.host.inner.save();
         }
     }
 }
@@ -629,61 +519,43 @@ impl WasmStream {
 /// status, action}`.
 #[wasm_bindgen]
 pub fn classify(outcome: JsValue) -> Result<JsValue, JsValue> {
-    let text = json_text(&outcome, "the outcome")
-        .map_err(|m| ErrorInfo::new("request", "invalid_outcome", m).into_js())?;
-    let spec: OutcomeSpec = serde_json::from_str(&text).map_err(|e| {
-        ErrorInfo::new(
-            "request",
-            "invalid_outcome",
-            format!("invalid outcome: {e}"),
-        )
-        .into_js()
-    })?;
+    let spec: OutcomeSpec = from_js(&outcome, "outcome", ErrorClass::Request, "invalid_outcome")?;
     let policy = crate::policy::FailurePolicy::default();
     spec.explain(&policy, now())
         .map(|v| to_js(&v))
-        .map_err(|m| ErrorInfo::new("request", "invalid_outcome", m).into_js())
+        .map_err(|m| error(ErrorClass::Request, "invalid_outcome", m))
 }
 
 /// Replays a script of outcomes through the real state machine with a fake clock
 /// (see `llm-failover-dry-run`): `{result, trace, attempts, snapshot, ended_at}`.
 #[wasm_bindgen(js_name = dryRun)]
 pub fn dry_run_js(config: JsValue, script: JsValue, snapshot: JsValue) -> Result<JsValue, JsValue> {
-    let text = json_text(&config, "the config")
-        .map_err(|m| ErrorInfo::new("config", "invalid_config", m).into_js())?;
-    let config = Config::from_json(&text).map_err(|e| {
-        ErrorInfo::new("config", "invalid_config", format!("invalid config: {e}")).into_js()
-    })?;
-    let bad_script = |m: String| ErrorInfo::new("request", "invalid_script", m).into_js();
-    let script: Script =
-        serde_json::from_str(&json_text(&script, "the script").map_err(bad_script)?)
-            .map_err(|e| bad_script(format!("invalid script: {e}")))?;
+    let config = config_from(&config)?;
+    let script: Script = from_js(&script, "script", ErrorClass::Request, "invalid_script")?;
     let snapshot: Snapshot = if snapshot.is_undefined() || snapshot.is_null() {
         Snapshot::default()
     } else {
-        let text = json_text(&snapshot, "the snapshot")
-            .map_err(|m| ErrorInfo::new("request", "invalid_snapshot", m).into_js())?;
-        serde_json::from_str(&text).map_err(|e| {
-            ErrorInfo::new(
-                "request",
-                "invalid_snapshot",
-                format!("invalid snapshot: {e}"),
-            )
-            .into_js()
-        })?
+        from_js(
+            &snapshot,
+            "snapshot",
+            ErrorClass::Request,
+            "invalid_snapshot",
+        )?
     };
-    let out = dry_run(&config, &snapshot, &script)
-        .map_err(|e| ErrorInfo::from_api("request", &gateway::route_error(&e)).into_js())?;
+    let out = dry_run(&config, &snapshot, &script).map_err(|e| {
+        report(&ErrorReport::from_api(
+            ErrorClass::Request,
+            &api::route_error(&e),
+        ))
+    })?;
     Ok(to_js(&out))
 }
 
-/// The failure kinds and what the default policy does about each.
+/// The failure kinds and what the default policy does about each:
+/// `[{kind, request_error, action}]`.
 #[wasm_bindgen(js_name = failurePolicy)]
 pub fn failure_policy() -> JsValue {
-    let policy = crate::policy::FailurePolicy::default();
-    let rows: Vec<Value> = FailureKind::ALL
-        .iter()
-        .map(|k| json!({"kind": k, "action": crate::explain::action_text(&policy, *k)}))
-        .collect();
-    to_js(&rows)
+    to_js(&crate::explain::policy_rows(
+        &crate::policy::FailurePolicy::default(),
+    ))
 }

@@ -8,8 +8,12 @@
 //! path (with a short timeout), written only when a local event changed it,
 //! coalesced to one write per second, off the response path (`wait_until`).
 //!
-//! Routes: `POST /v1/chat/completions`, `GET /v1/models`, `GET /health`,
-//! `GET /v1/status` (behind gateway auth), `OPTIONS *` (CORS preflight).
+//! Routes: `POST /v1/chat/completions`, `GET /v1/models`, `GET /v1/status` (all
+//! behind gateway auth), `GET /health`, `OPTIONS *` (CORS preflight).
+//!
+//! Each request is logged once, as one JSON line with its attempts: always when
+//! an attempt failed or the request did, and for plain successes only when
+//! `LOG_LEVEL` is `info` or `debug`.
 //!
 //! Environment:
 //! - `LLM_FAILOVER_CONFIG` (var): the JSON config; empty → the embedded
@@ -19,23 +23,25 @@
 //!   Without it the gateway refuses every call unless `ALLOW_UNAUTHENTICATED` is
 //!   `"true"` (local development).
 //! - `CORS_ORIGINS` (var): `*` or a comma-separated list of allowed origins.
+//! - `LOG_LEVEL` (var): `warn` (default: failures and fallbacks only), `info` or
+//!   `debug` (every request).
 //! - `COOLDOWNS` (KV binding): the shared cooldown snapshot.
 
-use super::fetch::{self, Driven, Driver, LiveStream, StreamItem};
-use crate::classify::Outcome;
+use super::fetch::{self, Next, Pump};
+use crate::api::{self, ApiError};
 use crate::config::Config;
 use crate::cooldown::{CooldownTable, Snapshot};
-use crate::gateway::{self, ApiError};
 use crate::redact::redact;
-use crate::run::{AttemptOutcome, AttemptPlan, FallbackRun, RunFailure, RunOptions};
-use crate::Timestamp;
+use crate::run::RunOptions;
+use crate::session::{ClientResponse, Session};
+use crate::time::Timestamp;
 use futures_util::future::{select, Either};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 use worker::{
-    console_error, console_log, event, Context, Date, Delay, Env, Headers, Method, Request,
-    Response,
+    console_error, console_log, console_warn, event, Context, Date, Delay, Env, Headers, Method,
+    Request, Response,
 };
 
 const DEV_CONFIG: &str = include_str!("../../config/dev.json");
@@ -137,7 +143,8 @@ fn check_auth(req: &Request, env: &Env) -> Result<(), ApiError> {
         .code("auth_not_configured"));
     }
     let header = req.headers().get("authorization").ok().flatten();
-    if gateway::authorized(header.as_deref(), &tokens) {
+    let x_api_key = req.headers().get("x-api-key").ok().flatten();
+    if api::authorized(header.as_deref(), x_api_key.as_deref(), &tokens) {
         Ok(())
     } else {
         Err(ApiError::new(
@@ -161,7 +168,7 @@ fn cors_headers(req: &Request, env: &Env, headers: &Headers) {
         let _ = headers.set("access-control-allow-origin", &a);
         let _ = headers.set("vary", "origin");
         let _ = headers.set("access-control-allow-methods", "GET, POST, OPTIONS");
-        let _ = headers.set("access-control-allow-headers", "authorization, content-type, x-stainless-os, x-stainless-lang, x-stainless-package-version, x-stainless-runtime, x-stainless-runtime-version, x-stainless-arch, x-stainless-retry-count, x-stainless-timeout");
+        let _ = headers.set("access-control-allow-headers", "authorization, content-type, x-api-key, anthropic-version, anthropic-beta, x-stainless-os, x-stainless-lang, x-stainless-package-version, x-stainless-runtime, x-stainless-runtime-version, x-stainless-arch, x-stainless-retry-count, x-stainless-timeout");
         let _ = headers.set(
             "access-control-expose-headers",
             "x-llm-failover-target, x-llm-failover-attempts, retry-after",
@@ -209,10 +216,15 @@ async fn route(mut req: Request, env: &Env, ctx: Rc<Context>) -> worker::Result<
     match (req.method(), path.as_str()) {
         (Method::Options, _) => Ok(Response::empty()?.with_status(204)),
         (Method::Get, "/health") => json_response(200, r#"{"status":"ok"}"#.into()),
-        (Method::Get, "/v1/models") => match load_config(env) {
-            Ok(c) => json_response(200, gateway::models_body(&c)),
-            Err(e) => error_response(&e),
-        },
+        (Method::Get, "/v1/models") => {
+            if let Err(e) = check_auth(&req, env) {
+                return error_response(&e);
+            }
+            match load_config(env) {
+                Ok(c) => json_response(200, api::models_body(&c)),
+                Err(e) => error_response(&e),
+            }
+        }
         (Method::Get, "/v1/status") => {
             if let Err(e) = check_auth(&req, env) {
                 return error_response(&e);
@@ -222,7 +234,7 @@ async fn route(mut req: Request, env: &Env, ctx: Rc<Context>) -> worker::Result<
             }
             sync_from_kv(env, true).await;
             let t = now();
-            let body = with_isolate(|i| gateway::status_body(&i.table, t).to_string()).unwrap_or_default();
+            let body = with_isolate(|i| api::status_body(&i.table, t).to_string()).unwrap_or_default();
             json_response(200, body)
         }
         (Method::Post, "/v1/chat/completions") => {
@@ -231,8 +243,8 @@ async fn route(mut req: Request, env: &Env, ctx: Rc<Context>) -> worker::Result<
             }
             // Refuse an oversized body before reading it.
             let declared = req.headers().get("content-length").ok().flatten().and_then(|v| v.trim().parse::<usize>().ok());
-            if declared.is_some_and(|n| n > gateway::MAX_REQUEST_BYTES) {
-                return error_response(&gateway::body_too_large(declared.unwrap_or_default()));
+            if declared.is_some_and(|n| n > api::MAX_REQUEST_BYTES) {
+                return error_response(&api::body_too_large(declared.unwrap_or_default()));
             }
             let body = req.bytes().await?;
             chat(&body, env, ctx).await
@@ -344,8 +356,7 @@ fn schedule_kv_write(env: &Env, ctx: &Context) {
 // ---------------------------------------------------------------------------
 // Chat completions
 
-/// The Worker as a [`fetch::Host`]: the isolate's table, secrets from `env`, logs
-/// to the console.
+/// The Worker as a [`fetch::Host`]: the isolate's table, secrets from `env`.
 struct WorkerHost {
     env: Env,
 }
@@ -366,10 +377,6 @@ impl fetch::Host for WorkerHost {
         }
         value
     }
-
-    fn on_attempt(&self, plan: &AttemptPlan, outcome: &AttemptOutcome) {
-        log_attempt(plan, outcome);
-    }
 }
 
 async fn chat(body: &[u8], env: &Env, ctx: Rc<Context>) -> worker::Result<Response> {
@@ -377,142 +384,111 @@ async fn chat(body: &[u8], env: &Env, ctx: Rc<Context>) -> worker::Result<Respon
         Ok(c) => c,
         Err(e) => return error_response(&e),
     };
-    let req = match gateway::parse_chat_request(body) {
+    let req = match api::parse_chat_request(body) {
         Ok(r) => r,
         Err(e) => return error_response(&e),
     };
     let route = match config.route(&req.model) {
         Ok(r) => r,
-        Err(e) => return error_response(&gateway::route_error(&e)),
+        Err(e) => return error_response(&api::route_error(&e)),
     };
     sync_from_kv(env, false).await;
-
     let run_id = with_isolate(|i| {
         i.next_run_id += 1;
         i.next_run_id
     })
     .unwrap_or(1);
-    let seed = (js_sys::Math::random() * (u64::MAX as f64)) as u64;
-    let run = FallbackRun::new(
-        route,
-        RunOptions {
-            now: now(),
-            seed,
-            run_id,
-            stream: req.stream,
-        },
-    );
-    let host = WorkerHost { env: env.clone() };
-    match Driver::new(host, run, None).drive(&req).await {
-        Driven::Answer { driver, plan, body } => {
-            schedule_kv_write(env, &ctx);
-            let headers = trace_headers(&driver.run, &plan)?;
-            headers.set("content-type", "application/json")?;
-            Ok(Response::ok(body)?.with_headers(headers))
+    let options = RunOptions {
+        now: now(),
+        seed: (js_sys::Math::random() * (u64::MAX as f64)) as u64,
+        run_id,
+        stream: req.stream,
+    };
+    let session = Session::new(route, req, options);
+    let mut pump = Pump::new(WorkerHost { env: env.clone() }, session, None);
+    match pump.next().await {
+        Next::Respond(r) => {
+            finish(&pump, env, &ctx);
+            respond(r)
         }
-        Driven::Stream(live) => {
-            let headers = trace_headers(&live.d.run, &live.plan)?;
-            headers.set("content-type", "text/event-stream; charset=utf-8")?;
-            headers.set("cache-control", "no-cache")?;
-            let stream = client_stream(live, env.clone(), ctx.clone());
+        Next::StreamStart(head) => {
+            let headers = Headers::new();
+            for (k, v) in &head.headers {
+                headers.set(k, v)?;
+            }
+            let stream = client_stream(pump, env.clone(), ctx.clone());
             Ok(Response::from_stream(stream)?.with_headers(headers))
         }
-        Driven::Failed {
-            driver,
-            failure,
-            upstream,
-        } => {
-            schedule_kv_write(env, &ctx);
-            failure_response(&failure, upstream, &driver)
+        // The session always answers before it ends; report it if it did not.
+        Next::Event(_) | Next::Done => {
+            finish(&pump, env, &ctx);
+            error_response(&ApiError::new(
+                500,
+                "server_error",
+                "the gateway ended the request without an answer",
+            ))
         }
-        // The Worker passes no signal: a client that goes away drops the request.
-        Driven::Cancelled { .. } | Driven::Unavailable => error_response(&ApiError::new(
-            500,
-            "server_error",
-            "gateway state unavailable",
-        )),
     }
 }
 
-fn log_attempt(plan: &AttemptPlan, outcome: &AttemptOutcome) {
-    let what = match outcome {
-        AttemptOutcome::Success => "ok".to_string(),
-        AttemptOutcome::Committed => "committed".to_string(),
-        AttemptOutcome::Failure(Outcome::Http { status, .. }) => format!("http {status}"),
-        AttemptOutcome::Failure(Outcome::Transport(t)) => t.as_str().to_string(),
-        AttemptOutcome::Failure(Outcome::StreamError { .. }) => "error event in stream".to_string(),
-        AttemptOutcome::Failure(_) => "invalid response".to_string(),
-    };
-    console_log!(
-        "llm-failover: attempt {} {}/{}{}: {what}",
-        plan.attempt.0,
-        plan.provider,
-        plan.model,
-        if plan.probe { " (probe)" } else { "" }
-    );
-}
-
-fn trace_headers(run: &FallbackRun, plan: &AttemptPlan) -> worker::Result<Headers> {
+fn respond(r: ClientResponse) -> worker::Result<Response> {
     let headers = Headers::new();
-    headers.set(
-        "x-llm-failover-target",
-        &format!("{}/{}", plan.provider, plan.model),
-    )?;
-    headers.set(
-        "x-llm-failover-attempts",
-        &gateway::attempts_header(run.attempts()),
-    )?;
-    Ok(headers)
-}
-
-fn failure_response(
-    f: &RunFailure,
-    upstream: Option<(u16, String)>,
-    driver: &Driver<WorkerHost>,
-) -> worker::Result<Response> {
-    let upstream = upstream
-        .as_ref()
-        .map(|(status, body)| (*status, body.as_str()));
-    let (status, body) = gateway::failure_response(f, upstream, &driver.secret_refs());
-    let headers = Headers::new();
-    headers.set("content-type", "application/json")?;
-    headers.set(
-        "x-llm-failover-attempts",
-        &gateway::attempts_header(driver.run.attempts()),
-    )?;
-    if let Some(ms) = f.retry_after_ms {
-        headers.set("retry-after", &ms.div_ceil(1000).max(1).to_string())?;
+    for (k, v) in &r.headers {
+        headers.set(k, v)?;
     }
-    Ok(Response::ok(body)?
-        .with_status(status)
+    Ok(Response::ok(r.body)?
+        .with_status(r.status)
         .with_headers(headers))
 }
 
-/// The committed stream as SSE bytes for the client; the KV write is scheduled
-/// once the run has ended.
+/// After a request: one log line, and the KV write if the table changed.
+fn finish(pump: &Pump<WorkerHost>, env: &Env, ctx: &Context) {
+    log_request(pump, env);
+    schedule_kv_write(env, ctx);
+}
+
+/// One JSON line per request: always when something failed, else at `info`.
+fn log_request(pump: &Pump<WorkerHost>, env: &Env) {
+    let run = pump.session.run();
+    let failed = run.attempts().iter().any(|a| a.kind.is_some())
+        || !matches!(run.result(), Some(crate::run::RunResult::Success { .. }));
+    let level = string_var(env, "LOG_LEVEL").unwrap_or_default();
+    let verbose = matches!(level.as_str(), "info" | "debug");
+    if !failed && !verbose {
+        return;
+    }
+    let mut line = serde_json::json!({
+        "llm_failover": "request",
+        "chain": run.chain().name,
+        "attempts": api::attempts_header(run.attempts()),
+        "result": run.result(),
+    });
+    if failed || level == "debug" {
+        line["trace"] = serde_json::to_value(run.trace()).unwrap_or_default();
+    }
+    let text = pump.session.redactor().redact(&line.to_string());
+    if failed {
+        console_warn!("{text}");
+    } else {
+        console_log!("{text}");
+    }
+}
+
+/// The rest of the session as SSE bytes for the client; the log line and the KV
+/// write once it ended.
 fn client_stream(
-    live: LiveStream<WorkerHost>,
+    pump: Pump<WorkerHost>,
     env: Env,
     ctx: Rc<Context>,
 ) -> impl futures_util::Stream<Item = worker::Result<Vec<u8>>> {
-    futures_util::stream::unfold(
-        (live, env, ctx, false),
-        |(mut live, env, ctx, scheduled)| async move {
-            let item = live.next().await;
-            let mut scheduled = scheduled;
-            if live.is_finished() && !scheduled {
-                schedule_kv_write(&env, &ctx);
-                scheduled = true;
+    futures_util::stream::unfold(Some((pump, env, ctx)), |state| async move {
+        let (mut pump, env, ctx) = state?;
+        match pump.next().await {
+            Next::Event(e) => Some((Ok(e.to_sse().into_bytes()), Some((pump, env, ctx)))),
+            Next::Done | Next::Respond(_) | Next::StreamStart(_) => {
+                finish(&pump, &env, &ctx);
+                None
             }
-            let bytes = match item? {
-                StreamItem::Data(data) => format!("data: {data}\n\n"),
-                StreamItem::Done => gateway::DONE_EVENT.to_string(),
-                StreamItem::Error { kind, message } => {
-                    gateway::stream_error_event(kind.as_str(), &message)
-                }
-                StreamItem::Cancelled => return None,
-            };
-            Some((Ok(bytes.into_bytes()), (live, env, ctx, scheduled)))
-        },
-    )
+        }
+    })
 }

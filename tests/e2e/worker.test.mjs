@@ -199,8 +199,7 @@ const SCENARIOS = [
         return;
       }
       keys(c, ["PRIMARY_KEY_1"]);
-      assert.equal(c.fb.length, 0, "no fallback after the answer started");
-      partialThenErrorEvent(c, "Hello from", "connection");
+      continuedAnswer(c, "Hello from", "connection");
     },
   },
   {
@@ -213,9 +212,9 @@ const SCENARIOS = [
         fallbackAnswer(c);
         return;
       }
-      assert.equal(c.fb.length, 0, "no fallback after the answer started");
-      partialThenErrorEvent(c, "Hello from", "timeout");
-      assert.ok(c.r.ms >= TIMEOUT_MS - 50, `the error comes after the idle timeout (${c.r.ms} ms)`);
+      continuedAnswer(c, "Hello from", "timeout");
+      const waited = c.fb[0].at_ms - c.tried[0].at_ms;
+      assert.ok(waited >= TIMEOUT_MS - 50, `the continuation starts after the idle timeout (${waited} ms)`);
     },
   },
   {
@@ -231,14 +230,14 @@ const SCENARIOS = [
         assert.equal(c.r.headers["x-llm-failover-target"], `${c.provider}/fault-malformed-chunk`);
         return;
       }
-      if (c.r.done) {
-        // The bad line arrived before the gateway committed: an invisible fallback.
-        fallbackAnswer(c);
-      } else {
-        // After commit: the partial answer then a clean in-band error, no [DONE].
-        assert.equal(c.fb.length, 0);
-        partialThenErrorEvent(c, "Hello", "invalid_response");
-      }
+      // The bad event is dropped (never forwarded) and the stream goes on: the
+      // whole answer from the primary, no fallback.
+      keys(c, ["PRIMARY_KEY_1"]);
+      assert.equal(c.fb.length, 0);
+      assert.equal(c.r.done, true);
+      assert.equal(streamText(c.r.events), "Hello from fault-malformed-chunk");
+      assert.ok(!c.r.text.includes("not json"), "the malformed event is not forwarded");
+      assert.ok(!c.r.events.some((e) => e.json?.error));
     },
   },
   {
@@ -391,8 +390,7 @@ const SCENARIOS = [
         return;
       }
       keys(c, ["PRIMARY_KEY_1"]);
-      assert.equal(c.fb.length, 0);
-      partialThenErrorEvent(c, "Hello", "server_error");
+      continuedAnswer(c, "Hello", "server_error");
     },
   },
   {
@@ -482,6 +480,33 @@ function fallbackAnswer(c) {
   assert.ok(chunks.some((e) => e.json.choices?.[0]?.finish_reason === "stop"));
   assert.equal(r.events.at(-1).data, "[DONE]");
   assert.equal(r.events.filter((e) => e.data === "[DONE]").length, 1);
+}
+
+/**
+ * A stream that broke after `partial` and was finished by the fallback, asked
+ * afresh (openai-compatible documents no prefill): its answer begins with what the
+ * client had, so the rest is spliced into the same stream, which ends with [DONE].
+ */
+function continuedAnswer(c, partial, kind) {
+  const { r, fbModel } = c;
+  assert.equal(r.status, 200);
+  assert.match(r.headers["content-type"], /^text\/event-stream/);
+  assert.equal(r.headers["x-llm-failover-target"], `${c.provider}/${c.model}`, "the primary started the answer");
+  assert.equal(c.fb.length, 1, `the fallback finished it (mock saw: ${describeAttempts(c.all)})`);
+  assert.equal(c.fb[0].prefill, null, "asked afresh, no prefill");
+  assert.equal(r.done, true, `[DONE] once the answer is complete: ${r.text.slice(-400)}`);
+  assert.ok(!r.events.some((e) => e.json?.error), "no error event");
+  const text = streamText(r.events);
+  assert.ok(text.startsWith(partial));
+  assert.equal(text, `Hello from ${fbModel}`, "the fallback's answer after what the client had");
+  const last = r.events.filter((e) => e.json?.llm_failover).at(-1);
+  assert.equal(last?.json.llm_failover.continued, true);
+  assert.deepEqual(
+    last.json.llm_failover.parts.map((p) => p.target),
+    [`${c.provider}/${c.model}`, `secondary/${fbModel}`],
+  );
+  assert.equal(r.events.filter((e) => e.data === "[DONE]").length, 1);
+  void kind;
 }
 
 /** A stream that started: the partial content, then one in-band error event, no [DONE]. */
