@@ -2,6 +2,8 @@
 //! resolves chains, pinned `provider/model`s and unknown names.
 
 mod support;
+#[cfg(target_arch = "wasm32")]
+use support::test;
 #[allow(unused_imports)]
 use support::*;
 

@@ -5,6 +5,8 @@
 //! files are compiled in with `include_str!` so this test also runs on wasm32.
 
 mod support;
+#[cfg(target_arch = "wasm32")]
+use support::test;
 #[allow(unused_imports)]
 use support::*;
 

@@ -10,6 +10,8 @@ use llm_failover::session::ClientEvent;
 use llm_failover::sim::Reply;
 use llm_failover::{CooldownTable, ScopeKey, ScopeState};
 use serde_json::{json, Value};
+#[cfg(target_arch = "wasm32")]
+use support::test;
 #[allow(unused_imports)]
 use support::*;
 

@@ -17,6 +17,8 @@ use llm_failover::run::{
     RunResult, TraceEvent,
 };
 use llm_failover::Timestamp;
+#[cfg(target_arch = "wasm32")]
+use support::test;
 #[allow(unused_imports)]
 use support::*;
 

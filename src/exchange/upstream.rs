@@ -19,12 +19,25 @@ pub enum KeyHeader {
 }
 
 impl KeyHeader {
+    /// The header's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyHeader::Bearer => "authorization",
+            KeyHeader::ApiKey => "api-key",
+        }
+    }
+
+    /// What goes before the key in the header's value.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            KeyHeader::Bearer => "Bearer ",
+            KeyHeader::ApiKey => "",
+        }
+    }
+
     /// The header that carries `key`: `(name, value)`.
     pub fn header(self, key: &str) -> (&'static str, String) {
-        match self {
-            KeyHeader::Bearer => ("authorization", format!("Bearer {key}")),
-            KeyHeader::ApiKey => ("api-key", key.to_string()),
-        }
+        (self.name(), format!("{}{key}", self.prefix()))
     }
 }
 

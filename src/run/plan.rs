@@ -73,7 +73,7 @@ pub struct AttemptPlan {
     /// single attempt (no same-target retry follows it).
     pub probe: bool,
     /// This attempt finishes an answer another attempt started.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub continuation: Option<Continuation>,
 }
 

@@ -151,7 +151,7 @@ pub enum TraceEvent {
         model: String,
         key: Option<String>,
         probe: bool,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(default)]
         continuation: Option<Continuation>,
     },
     /// The attempt's first content went to the client.
@@ -241,9 +241,9 @@ pub struct AttemptRecord {
     /// The upstream status of a failure.
     pub status: Option<u16>,
     /// It finished an answer another attempt started.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub continuation: Option<Continuation>,
     /// Its content reached the client.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default)]
     pub committed: bool,
 }

@@ -38,14 +38,14 @@ async function packagePage() {
 }
 
 // The config the in-page functions build (a function so it runs in the page).
-const CONFIG_SRC = `(mock, targets, budgets = {}) => ({
+const CONFIG_SRC = `(mock, targets, budgets = {}, chain = {}) => ({
   providers: [
     { name: "flaky", dialect: "openai-compatible", base_url: mock + "/v1", keys: ["FLAKY_KEY"] },
     { name: "backup", dialect: "openai-compatible", base_url: mock + "/v1", keys: ["BACKUP_KEY"] },
   ],
   chains: [{ name: "c", targets: targets.map((t) => ({ provider: t.split("/")[0], model: t.split("/")[1] })),
              budgets: { deadline_ms: 20000, header_timeout_ms: 3000, response_timeout_ms: 3000,
-                        first_token_timeout_ms: 800, idle_timeout_ms: 800, ...budgets } }],
+                        first_token_timeout_ms: 800, idle_timeout_ms: 800, ...budgets }, ...chain }],
 })`;
 const KEYS = { FLAKY_KEY: "sk-pkg-test-flaky-0b5e2c9d7a", BACKUP_KEY: "sk-pkg-test-backup-6f1d3e8a2c" };
 
@@ -107,9 +107,26 @@ describe("the package from a module script", () => {
     assert.equal(out.isStream, true);
   });
 
-  test("a stream cut after it started throws a StreamError, never a silent success", async () => {
+  test("a stream cut after it started is finished by the next target in the same iteration", async () => {
     const out = await run(page, `
       const gw = await lf.createGateway(config(args.mock, ["flaky/fault-stream-cut", "backup/backup-model"]), { keys: KEYS });
+      const s = await gw.chatStream({ model: "c", messages: [{ role: "user", content: "hi" }] });
+      let text = "";
+      for await (const chunk of s) text += chunk.choices[0]?.delta?.content ?? "";
+      return { text, target: s.target, continued: s.attempts.map((a) => a.continuation ?? null),
+               targets: s.attempts.map((a) => a.provider + "/" + a.model) };
+    `);
+    // "Hello from" before the cut; the backup (asked afresh) said "Hello from
+    // backup-model": the rest was spliced after what the page had.
+    assert.equal(out.text, "Hello from backup-model");
+    assert.equal(out.target, "flaky/fault-stream-cut", "the stream started on the first target");
+    assert.equal(out.targets.at(-1), "backup/backup-model");
+    assert.equal(out.continued.at(-1), "fresh");
+  });
+
+  test("a stream cut that nothing can finish throws a StreamError, never a silent success", async () => {
+    const out = await run(page, `
+      const gw = await lf.createGateway(config(args.mock, ["flaky/fault-stream-cut", "backup/backup-model"], {}, { continuation: false }), { keys: KEYS });
       const s = await gw.chatStream({ model: "c", messages: [{ role: "user", content: "hi" }] });
       let text = "";
       try {
@@ -129,10 +146,10 @@ describe("the package from a module script", () => {
     assert.equal(out.kind, "connection");
     assert.equal(out.target, "flaky/fault-stream-cut");
     assert.match(out.message, /flaky\/fault-stream-cut/);
-    // No fallback after the answer started (a reset seen before any content is a
-    // pre-commit failure and may earn one same-target retry).
+    // (A reset seen before any content is a pre-commit failure and may earn one
+    // same-target retry.)
     assert.ok(out.attempts <= 2);
-    assert.deepEqual(out.targets, ["flaky/fault-stream-cut"], "no fallback after the answer started");
+    assert.deepEqual(out.targets, ["flaky/fault-stream-cut"], "continuation is off: no other target");
   });
 
   test("errors are Error subclasses with a kind: config, request, upstream, abort", async () => {
