@@ -242,6 +242,32 @@ const STATIC_FAULTS = {
       },
     },
   }),
+  // Upstreams that echo the credentials they got, unmasked: raw (a debugging proxy),
+  // base64 as in a Basic-auth header (`user:key`), and percent-encoded in a URL.
+  "fault-401-echo-raw": (ctx) => ({
+    status: 401,
+    body: { error: { message: `invalid credentials: ${ctx.key}`, type: "authentication_error", code: "invalid_api_key" } },
+  }),
+  "fault-401-echo-base64": (ctx) => ({
+    status: 401,
+    body: {
+      error: {
+        message: `invalid credentials: Authorization: Basic ${Buffer.from(`apikey:${ctx.key}`).toString("base64")}`,
+        type: "authentication_error",
+        code: "invalid_api_key",
+      },
+    },
+  }),
+  "fault-401-echo-url": (ctx) => ({
+    status: 401,
+    body: {
+      error: {
+        message: `invalid credentials for https://upstream.invalid/v1/chat?key=${encodeURIComponent(ctx.key)}`,
+        type: "authentication_error",
+        code: "invalid_api_key",
+      },
+    },
+  }),
   "fault-402": () => ({
     status: 402,
     body: {

@@ -35,7 +35,8 @@ import {
 } from "./harness.mjs";
 
 const TOKEN = gatewayToken();
-const KEYS = e2eKeys({ OTHER_KEY: secretKey("o-") });
+// ECHO_KEY has the characters URL and base64 encodings change.
+const KEYS = e2eKeys({ OTHER_KEY: secretKey("o-"), ECHO_KEY: `sk-echo+${secretKey("e-").slice(3)}/x=` });
 const KEY_NAME = Object.fromEntries(Object.entries(KEYS).map(([name, value]) => [value, name]));
 
 // Short timeouts so silent/stalled upstreams resolve fast.
@@ -600,6 +601,13 @@ function buildConfig() {
     name: "plain",
     targets: [{ provider: "primary", model: "ok-plain" }, { provider: "other", model: "ok-plain-other" }],
   });
+  // Upstreams that echo the key they got (raw, base64 Basic-auth, URL-encoded): a
+  // provider of their own each, so their 401 cools nothing else.
+  for (const form of ["raw", "base64", "url"]) {
+    providers.push({ name: `echo-${form}`, dialect: "openai-compatible", base_url: upstream, keys: ["ECHO_KEY"] });
+  }
+  // A pinned target that will be cooling down.
+  providers.push({ name: "cooling", dialect: "openai-compatible", base_url: upstream, keys: ["PRIMARY_KEY_1"] });
   return { providers, chains, defaults: { budgets: BUDGETS } };
 }
 
@@ -765,6 +773,24 @@ describe("client errors", () => {
     assert.equal(lastSeq(), mark);
   });
 
+  test("the auth scheme is case-insensitive, and x-api-key carries the token too", async () => {
+    for (const scheme of ["Bearer", "bearer", "BEARER", "BeArEr"]) {
+      const r = await chat(gw.url, { model: "plain", messages: MESSAGES }, { headers: { authorization: `${scheme} ${TOKEN}` } });
+      assert.equal(r.status, 200, `${scheme}: ${r.text.slice(0, 200)}`);
+    }
+    const x = await chat(gw.url, { model: "plain", messages: MESSAGES }, { headers: { "x-api-key": TOKEN } });
+    assert.equal(x.status, 200, "x-api-key (Anthropic SDK, Claude Code)");
+    const basic = await chat(gw.url, { model: "plain", messages: MESSAGES }, { headers: { authorization: `Basic ${TOKEN}` } });
+    assert.equal(basic.status, 401, "another scheme is not a bearer token");
+  });
+
+  test("GET /v1/models needs the token like every /v1 route", async () => {
+    const r = await request(`${gw.url}/v1/models`);
+    assert.equal(r.status, 401);
+    assert.equal(r.json.error.code, "invalid_api_key");
+    assert.ok(!r.text.includes("flapping"), "lists nothing");
+  });
+
   test("GET /v1/models lists the chains and pinned names", async () => {
     const r = await request(`${gw.url}/v1/models`, { token: TOKEN });
     assert.equal(r.status, 200);
@@ -867,6 +893,10 @@ describe("a flapping backend", () => {
     assert.ok(failed.length >= 1, detail);
     assert.ok(failed.length <= Math.floor(requestsDuringOutage / 2), `breaker open: ${detail}`);
 
+    // A probe is a single attempt: after the first request (one retry), no request
+    // makes more than one primary attempt while the breaker is open or half-open.
+    const perRequest = results.map((r) => parseAttemptsHeader(r.headers["x-llm-failover-attempts"]).filter((h) => h.target === "primary/flap-primary").length);
+    assert.ok(perRequest.slice(1).every((n) => n <= 1), `primary attempts per request: ${perRequest}`);
     // Recovery: a half-open probe succeeds within the cooldown's max after the outage ends.
     assert.ok(okAfter.length >= 1, `primary served again: ${detail}`);
     const firstOk = okAfter[0].at_ms;
@@ -876,6 +906,50 @@ describe("a flapping backend", () => {
     assert.equal(last.headers["x-llm-failover-target"], "primary/flap-primary");
     assert.equal(last.json.model, "flap-primary");
   });
+});
+
+// ── Pinned targets that are cooling down ─────────────────────────────────────
+
+describe("a pinned target that is cooling down", () => {
+  test("answers 503 cooling_down with the real remaining time in Retry-After", async () => {
+    // A 429 with Retry-After: 30 (beyond max_retry_wait_ms, so nobody waits for it):
+    // the pinned request gets the provider's 429, and the key+model cools for 30 s.
+    const first = await chat(gw.url, { model: "cooling/fault-429-retry-after-30", messages: MESSAGES }, { token: TOKEN });
+    assert.equal(first.status, 429);
+    const mark = lastSeq();
+    const r = await chat(gw.url, { model: "cooling/fault-429-retry-after-30", messages: MESSAGES }, { token: TOKEN });
+    assert.equal(lastSeq(), mark, "nothing is sent while it cools down");
+    assert.equal(r.status, 503);
+    assert.equal(r.json.error.code, "cooling_down", r.text);
+    assert.match(r.json.error.message, /cooling down/);
+    const retry = Number(r.headers["retry-after"]);
+    assert.ok(retry >= 25 && retry <= 30, `Retry-After ${r.headers["retry-after"]} s is what is left of the 30 s cooldown`);
+  });
+});
+
+// ── Keys never leak ───────────────────────────────────────────────────────────
+
+describe("keys echoed back by an upstream, in any encoding", () => {
+  const key = () => KEYS.ECHO_KEY;
+  const forms = () => {
+    const b64 = Buffer.from(`apikey:${key()}`).toString("base64");
+    return [key(), encodeURIComponent(key()), b64, b64.slice(12, 30), key().slice(8, 24)];
+  };
+  for (const form of ["raw", "base64", "url"]) {
+    test(`${form}: never in the response, /v1/status or the logs`, async () => {
+      const r = await chat(gw.url, { model: `echo-${form}/fault-401-echo-${form}`, messages: MESSAGES }, { token: TOKEN });
+      assert.equal(r.status, 401, "the pinned provider's own 401");
+      assert.match(r.text, /\[redacted\]/, r.text);
+      const status = await request(`${gw.url}/v1/status`, { token: TOKEN });
+      const reason = status.json.scopes.filter((s) => s.scope.includes(`echo-${form}`)).map((s) => s.reason).join(" ");
+      assert.ok(reason.length > 0, "the key's cooldown is listed");
+      for (const f of forms()) {
+        assert.ok(!r.text.includes(f), `the response holds ${f}: ${r.text}`);
+        assert.ok(!status.text.includes(f), `/v1/status holds ${f}`);
+        assert.ok(!gw.logs().includes(f), `the logs hold ${f}`);
+      }
+    });
+  }
 });
 
 // ── Keys never leak ───────────────────────────────────────────────────────────
