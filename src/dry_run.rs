@@ -145,12 +145,16 @@ impl From<Step> for StepRepr {
 pub struct Script {
     /// The request's `model`: a chain or `provider/model`.
     pub model: String,
+    /// A streaming request.
     #[serde(default)]
     pub stream: bool,
+    /// When it starts.
     #[serde(default)]
     pub now: Timestamp,
+    /// The jitter seed (and run id).
     #[serde(default)]
     pub seed: u64,
+    /// What each attempt returns.
     pub steps: Vec<Step>,
 }
 

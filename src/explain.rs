@@ -24,15 +24,21 @@ use serde_json::{json, Value};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutcomeSpec {
+    /// The provider's dialect.
     pub provider: Dialect,
+    /// An HTTP status (with `body`).
     #[serde(default)]
     pub status: Option<u16>,
+    /// Response headers.
     #[serde(default)]
     pub headers: Option<serde_json::Map<String, Value>>,
+    /// The body: a string or any JSON value.
     #[serde(default)]
     pub body: Option<Value>,
+    /// An error event's data inside a 200 stream.
     #[serde(default)]
     pub stream_error: Option<Value>,
+    /// A transport failure.
     #[serde(default)]
     pub transport: Option<TransportFailure>,
     /// Unix ms "now" for HTTP-date hints; the caller's clock when absent.

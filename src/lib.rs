@@ -2,18 +2,24 @@
 //!
 //! The sans-IO heart of the llm-failover gateway: it decides, the hosts act.
 //!
-//! - [`classify`]: what an upstream failure means ([`FailureKind`], retry hint, [`Scope`]).
+//! - [`session`]: one client request end to end — the run, its upstream exchanges,
+//!   the client's answer (commit, dropped events, mid-stream continuation).
+//! - [`run`]: the fallback-chain state machine, one [`FallbackRun`] per request,
+//!   driven with `poll_action` / `handle_outcome`.
+//! - [`exchange`]: one upstream attempt: its request, timers and response rules.
+//! - [`classify`]: what an upstream failure means ([`FailureKind`], retry hint,
+//!   [`Scope`]); the taxonomy itself is [`failure`].
 //! - [`policy`]: what to do about each kind (retry, rotate key, fall back, cool down).
 //! - [`cooldown`]: a circuit breaker per scope, shareable as mergeable snapshots.
-//! - [`run`]: the fallback-chain state machine, one [`FallbackRun`] per client request,
-//!   driven with `poll_action` / `handle_outcome`.
 //! - [`config`]: providers, chains, budgets; validated with errors that name the field.
-//! - [`dry_run`]: replays a scripted list of outcomes and returns the decision trace.
-//! - [`sse`]: an incremental SSE parser and a stream inspector for the commit rule.
+//! - [`api`]: the client-facing edge (validation, auth, error shapes).
+//! - [`sse`], [`redact`], [`time`], [`provider`]: the pieces they share.
+//! - [`dry_run`] and [`sim`]: fake-clock drivers for runs and sessions.
 //!
 //! No I/O, no clock (time is passed in as Unix milliseconds), no threads, no async:
 //! the same code runs in the Cloudflare Worker, the browser package and the WIT
-//! component, and natively in tests.
+//! component, and natively in tests. See `docs/ARCHITECTURE.md`.
+#![warn(missing_docs)]
 // No unsafe code, except the WebAssembly component's wit-bindgen export glue,
 // which src/hosts/component.rs allows in its `bindings` module only.
 #![cfg_attr(not(feature = "component"), forbid(unsafe_code))]

@@ -166,6 +166,7 @@ pub struct RuleOverride {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
+/// A policy row's `cooldown` as written: a switch or a backoff.
 pub enum CooldownOverride {
     /// `false` turns the cooldown off; `true` keeps (or restores) the default.
     Enabled(bool),

@@ -81,3 +81,18 @@ ensure_chromium() {
     $sudo apt-get update -qq
     $sudo apt-get install -y -qq chromium chromium-driver </dev/null
 }
+
+# The Python openai client in a venv at target/py (the e2e continuation tests parse
+# the gateway's streams with it). Pinned, like the npm openai client.
+PYTHON_OPENAI_VERSION=3.60.0
+ensure_python_openai() {
+    local py=target/py/bin/python
+    if [ -x "$py" ] && "$py" -c "import openai, sys; sys.exit(openai.__version__ != '$PYTHON_OPENAI_VERSION')" 2>/dev/null; then
+        return 0
+    fi
+    say "install: python openai $PYTHON_OPENAI_VERSION (venv target/py)"
+    need_cmd python3 "install python3"
+    rm -rf target/py
+    python3 -m venv target/py || return 1
+    target/py/bin/pip install -q --disable-pip-version-check "openai==$PYTHON_OPENAI_VERSION"
+}

@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 pub struct ChatRequest {
     /// What the client asked for: a chain or `provider/model`.
     pub model: String,
+    /// The client asked for a stream.
     pub stream: bool,
     /// The whole request object, forwarded upstream with `model` replaced.
     pub body: Map<String, Value>,

@@ -23,22 +23,34 @@ use std::sync::Arc;
 /// A validated provider.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Provider {
+    /// Its name in the config.
     pub name: String,
+    /// How it speaks.
     pub dialect: Dialect,
+    /// Its base URL, without a trailing `/`.
     pub base_url: String,
+    /// The names of its keys, in rotation order.
     pub keys: Vec<String>,
+    /// Azure's `api-version`.
     pub api_version: Option<String>,
 }
 
 /// A validated target: everything a host needs to address it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Target {
+    /// Its provider's name.
     pub provider: String,
+    /// Its provider's dialect.
     pub dialect: Dialect,
+    /// Its provider's base URL.
     pub base_url: String,
+    /// The concrete model (or Azure deployment).
     pub model: String,
+    /// The names of the keys it uses, in rotation order.
     pub keys: Vec<String>,
+    /// Its declared context window, if any.
     pub context_window: Option<u32>,
+    /// Azure's `api-version`.
     pub api_version: Option<String>,
     /// How it can finish an answer another target started.
     pub continuation: ContinuationSupport,
@@ -51,8 +63,11 @@ pub struct Target {
 /// target's key order) the key and the key on this model.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TargetScopes {
+    /// The whole endpoint.
     pub endpoint: ScopeKey,
+    /// This model on it.
     pub model: ScopeKey,
+    /// Per key: the key, and the key on this model.
     pub keys: Vec<(ScopeKey, ScopeKey)>,
 }
 
@@ -92,8 +107,11 @@ pub struct Chain {
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The providers.
     pub providers: Vec<Provider>,
+    /// The chains.
     pub chains: Vec<Arc<Chain>>,
+    /// The cooldown table's tunables.
     pub cooldown: CooldownSettings,
     default_budgets: Budgets,
     default_policy: FailurePolicy,
@@ -105,6 +123,7 @@ pub struct Config {
 pub struct ConfigError {
     /// Where: `chains[0].targets[1].model`.
     pub path: String,
+    /// What is wrong there.
     pub message: String,
 }
 
@@ -263,10 +282,12 @@ impl Config {
         })
     }
 
+    /// The chain named `name`.
     pub fn chain(&self, name: &str) -> Option<&Arc<Chain>> {
         self.chains.iter().find(|c| c.name == name)
     }
 
+    /// The provider named `name`.
     pub fn provider(&self, name: &str) -> Option<&Provider> {
         self.providers.iter().find(|p| p.name == name)
     }
@@ -452,6 +473,7 @@ fn resolve_target(
 /// A resolved request route.
 #[derive(Debug, Clone)]
 pub struct Route {
+    /// The chain to walk (a one-target chain for a pinned request).
     pub chain: Arc<Chain>,
     /// The request pinned one provider: never leave it.
     pub pinned: bool,
@@ -461,11 +483,16 @@ pub struct Route {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RouteError {
+    /// Neither a chain nor `provider/model`.
     Unknown {
+        /// What the client sent.
         requested: String,
+        /// The names a client may send.
         valid: Vec<String>,
     },
+    /// `provider/` with no model, or a sentinel such as `default`.
     NoConcreteModel {
+        /// What the client sent.
         requested: String,
     },
 }

@@ -99,6 +99,7 @@ impl Budgets {
 pub struct ProviderSpec {
     /// The name chains and pinned requests use (`"openai"`, `"my-vllm"`).
     pub name: String,
+    /// How it speaks.
     pub dialect: Dialect,
     /// E.g. `https://api.openai.com/v1`, `http://127.0.0.1:8000/v1`, or for Azure
     /// `https://RESOURCE.openai.azure.com/openai`.
@@ -116,6 +117,7 @@ pub struct ProviderSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetSpec {
+    /// The provider's name.
     pub provider: String,
     /// The concrete model (or Azure deployment). Required: there is no default.
     pub model: Option<String>,
@@ -144,8 +146,10 @@ pub struct ChainSpec {
     /// (default: the defaults' setting, itself `true`).
     #[serde(default)]
     pub continuation: Option<bool>,
+    /// Budgets over the defaults'.
     #[serde(default)]
     pub budgets: BudgetsOverride,
+    /// Policy rows over the defaults'.
     #[serde(default, deserialize_with = "policy_overrides")]
     pub policy: BTreeMap<FailureKind, RuleOverride>,
 }
@@ -160,6 +164,7 @@ pub struct DefaultsSpec {
     /// Mid-stream continuation for every chain (default `true`).
     #[serde(default)]
     pub continuation: Option<bool>,
+    /// Policy rows over the built-in table.
     #[serde(default, deserialize_with = "policy_overrides")]
     pub policy: BTreeMap<FailureKind, RuleOverride>,
 }
@@ -197,10 +202,14 @@ fn policy_overrides<'de, D: serde::Deserializer<'de>>(
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigSpec {
+    /// The providers.
     pub providers: Vec<ProviderSpec>,
+    /// The chains.
     pub chains: Vec<ChainSpec>,
+    /// Defaults of every chain and pinned request.
     #[serde(default)]
     pub defaults: DefaultsSpec,
+    /// The cooldown table's tunables.
     #[serde(default)]
     pub cooldown: CooldownSettings,
 }

@@ -169,6 +169,7 @@ pub struct CooldownTable {
 pub const SAMPLES_WRITE_INTERVAL_MS: u64 = 60_000;
 
 impl CooldownTable {
+    /// An empty table.
     pub fn new(settings: CooldownSettings) -> CooldownTable {
         CooldownTable {
             slots: BTreeMap::new(),
