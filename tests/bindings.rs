@@ -3,10 +3,10 @@
 //! are the Rust enums' lists, case for case and in order.
 
 mod support;
-#[allow(unused_imports)]
-use support::*;
 #[cfg(target_arch = "wasm32")]
 use support::test;
+#[allow(unused_imports)]
+use support::*;
 
 use llm_failover::failure::{FailureKind, Scope, TransportFailure};
 use llm_failover::provider::Dialect;
@@ -58,13 +58,19 @@ fn failure_kinds_are_the_same_everywhere() {
 #[test]
 fn scopes_are_the_same_everywhere() {
     let rust: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
-    assert_eq!(wit_variant("scope"), rust.iter().map(|s| kebab(s)).collect::<Vec<_>>());
+    assert_eq!(
+        wit_variant("scope"),
+        rust.iter().map(|s| kebab(s)).collect::<Vec<_>>()
+    );
     assert_eq!(dts_union("Scope"), rust);
 }
 
 #[test]
 fn transport_failures_are_the_same_everywhere() {
-    let rust: Vec<String> = TransportFailure::ALL.iter().map(|t| kebab(t.name())).collect();
+    let rust: Vec<String> = TransportFailure::ALL
+        .iter()
+        .map(|t| kebab(t.name()))
+        .collect();
     assert_eq!(wit_variant("transport-failure"), rust);
     // Their serde names are the config's and the CLI's.
     for t in TransportFailure::ALL {
@@ -75,6 +81,9 @@ fn transport_failures_are_the_same_everywhere() {
 #[test]
 fn dialects_are_the_same_everywhere() {
     let rust: Vec<&str> = Dialect::ALL.iter().map(|d| d.as_str()).collect();
-    assert_eq!(wit_variant("dialect"), rust.iter().map(|d| kebab(d)).collect::<Vec<_>>());
+    assert_eq!(
+        wit_variant("dialect"),
+        rust.iter().map(|d| kebab(d)).collect::<Vec<_>>()
+    );
     assert_eq!(dts_union("Dialect"), rust);
 }

@@ -3,6 +3,7 @@
 //! Pure functions, no I/O: the Worker and the browser package call the same code.
 
 pub mod chat;
+pub mod edge;
 pub mod report;
 
 pub use chat::{parse_chat_request, stream_error_event, ChatRequest, DONE_EVENT};

@@ -28,6 +28,7 @@
 //! - `COOLDOWNS` (KV binding): the shared cooldown snapshot.
 
 use super::fetch::{self, Next, Pump};
+use crate::api::edge::{self, Endpoint, LogLevel};
 use crate::api::{self, ApiError};
 use crate::config::Config;
 use crate::cooldown::{CooldownTable, Snapshot};
@@ -40,8 +41,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 use worker::{
-    console_error, console_log, console_warn, event, Context, Date, Delay, Env, Headers, Method,
-    Request, Response,
+    console_error, console_log, console_warn, event, Context, Date, Delay, Env, Headers, Request,
+    Response,
 };
 
 const DEV_CONFIG: &str = include_str!("../../config/dev.json");
@@ -122,61 +123,6 @@ fn string_var(env: &Env, name: &str) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-/// Gateway auth: a bearer token from `GATEWAY_TOKENS`, or none when the operator
-/// explicitly allowed unauthenticated use.
-fn check_auth(req: &Request, env: &Env) -> Result<(), ApiError> {
-    let tokens = string_var(env, "GATEWAY_TOKENS").unwrap_or_default();
-    let tokens: Vec<&str> = tokens
-        .split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .collect();
-    if tokens.is_empty() {
-        if string_var(env, "ALLOW_UNAUTHENTICATED").as_deref() == Some("true") {
-            return Ok(());
-        }
-        return Err(ApiError::new(
-            500,
-            "server_error",
-            "gateway has no GATEWAY_TOKENS secret; set one (or ALLOW_UNAUTHENTICATED=true for local development)",
-        )
-        .code("auth_not_configured"));
-    }
-    let header = req.headers().get("authorization").ok().flatten();
-    let x_api_key = req.headers().get("x-api-key").ok().flatten();
-    if api::authorized(header.as_deref(), x_api_key.as_deref(), &tokens) {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            401,
-            "authentication_error",
-            "missing or invalid gateway token: send `Authorization: Bearer <token>`",
-        )
-        .code("invalid_api_key"))
-    }
-}
-
-fn cors_headers(req: &Request, env: &Env, headers: &Headers) {
-    let allowed = string_var(env, "CORS_ORIGINS").unwrap_or_else(|| "*".to_string());
-    let origin = req.headers().get("origin").ok().flatten();
-    let allow = if allowed.trim() == "*" {
-        Some("*".to_string())
-    } else {
-        origin.filter(|o| allowed.split(',').any(|a| a.trim() == o))
-    };
-    if let Some(a) = allow {
-        let _ = headers.set("access-control-allow-origin", &a);
-        let _ = headers.set("vary", "origin");
-        let _ = headers.set("access-control-allow-methods", "GET, POST, OPTIONS");
-        let _ = headers.set("access-control-allow-headers", "authorization, content-type, x-api-key, anthropic-version, anthropic-beta, x-stainless-os, x-stainless-lang, x-stainless-package-version, x-stainless-runtime, x-stainless-runtime-version, x-stainless-arch, x-stainless-retry-count, x-stainless-timeout");
-        let _ = headers.set(
-            "access-control-expose-headers",
-            "x-llm-failover-target, x-llm-failover-attempts, retry-after",
-        );
-        let _ = headers.set("access-control-max-age", "600");
-    }
-}
-
 fn json_response(status: u16, body: String) -> worker::Result<Response> {
     let headers = Headers::new();
     headers.set("content-type", "application/json")?;
@@ -192,8 +138,9 @@ fn error_response(e: &ApiError) -> worker::Result<Response> {
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let ctx = Rc::new(ctx);
-    let result = route(req.clone()?, &env, ctx).await;
-    let mut resp = match result {
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let origin = header("origin");
+    let mut resp = match serve(req.clone()?, &env, ctx).await {
         Ok(r) => r,
         Err(e) => {
             console_error!(
@@ -207,55 +154,63 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
             ))?
         }
     };
-    cors_headers(&req, &env, resp.headers_mut());
+    let allowed = string_var(&env, "CORS_ORIGINS").unwrap_or_else(|| "*".to_string());
+    for (k, v) in edge::cors_headers(origin.as_deref(), &allowed) {
+        let _ = resp.headers_mut().set(k, &v);
+    }
     Ok(resp)
 }
 
-async fn route(mut req: Request, env: &Env, ctx: Rc<Context>) -> worker::Result<Response> {
-    let path = req.path();
-    match (req.method(), path.as_str()) {
-        (Method::Options, _) => Ok(Response::empty()?.with_status(204)),
-        (Method::Get, "/health") => json_response(200, r#"{"status":"ok"}"#.into()),
-        (Method::Get, "/v1/models") => {
-            if let Err(e) = check_auth(&req, env) {
-                return error_response(&e);
-            }
-            match load_config(env) {
-                Ok(c) => json_response(200, api::models_body(&c)),
-                Err(e) => error_response(&e),
-            }
+async fn serve(mut req: Request, env: &Env, ctx: Rc<Context>) -> worker::Result<Response> {
+    let endpoint = match edge::endpoint(req.method().as_ref(), &req.path()) {
+        Ok(e) => e,
+        Err(e) => return error_response(&e),
+    };
+    if endpoint.needs_token() {
+        let header = |name: &str| req.headers().get(name).ok().flatten();
+        let tokens = string_var(env, "GATEWAY_TOKENS").unwrap_or_default();
+        let open = string_var(env, "ALLOW_UNAUTHENTICATED").as_deref() == Some("true");
+        let auth = edge::check_token(
+            header("authorization").as_deref(),
+            header("x-api-key").as_deref(),
+            &tokens,
+            open,
+        );
+        if let Err(e) = auth {
+            return error_response(&e);
         }
-        (Method::Get, "/v1/status") => {
-            if let Err(e) = check_auth(&req, env) {
-                return error_response(&e);
-            }
+    }
+    match endpoint {
+        Endpoint::Preflight => Ok(Response::empty()?.with_status(204)),
+        Endpoint::Health => json_response(200, r#"{"status":"ok"}"#.into()),
+        Endpoint::Models => match load_config(env) {
+            Ok(c) => json_response(200, api::models_body(&c)),
+            Err(e) => error_response(&e),
+        },
+        Endpoint::Status => {
             if let Err(e) = load_config(env) {
                 return error_response(&e);
             }
             sync_from_kv(env, true).await;
             let t = now();
-            let body = with_isolate(|i| api::status_body(&i.table, t).to_string()).unwrap_or_default();
+            let body =
+                with_isolate(|i| api::status_body(&i.table, t).to_string()).unwrap_or_default();
             json_response(200, body)
         }
-        (Method::Post, "/v1/chat/completions") => {
-            if let Err(e) = check_auth(&req, env) {
-                return error_response(&e);
-            }
+        Endpoint::ChatCompletions => {
             // Refuse an oversized body before reading it.
-            let declared = req.headers().get("content-length").ok().flatten().and_then(|v| v.trim().parse::<usize>().ok());
-            if declared.is_some_and(|n| n > api::MAX_REQUEST_BYTES) {
-                return error_response(&api::body_too_large(declared.unwrap_or_default()));
+            let declared = req
+                .headers()
+                .get("content-length")
+                .ok()
+                .flatten()
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            if let Some(n) = declared.filter(|n| *n > api::MAX_REQUEST_BYTES) {
+                return error_response(&api::body_too_large(n));
             }
             let body = req.bytes().await?;
             chat(&body, env, ctx).await
         }
-        (_, "/v1/chat/completions") | (_, "/v1/models") | (_, "/health") | (_, "/v1/status") => error_response(
-            &ApiError::new(405, "invalid_request_error", format!("method {} is not allowed on {path}", req.method().as_ref())),
-        ),
-        _ => error_response(
-            &ApiError::new(404, "invalid_request_error", format!("no route for {path}; the API is POST /v1/chat/completions, GET /v1/models, GET /health, GET /v1/status"))
-                .code("not_found"),
-        ),
     }
 }
 
@@ -447,30 +402,13 @@ fn finish(pump: &Pump<WorkerHost>, env: &Env, ctx: &Context) {
     schedule_kv_write(env, ctx);
 }
 
-/// One JSON line per request: always when something failed, else at `info`.
+/// One JSON line per request (see [`edge::request_log`]).
 fn log_request(pump: &Pump<WorkerHost>, env: &Env) {
-    let run = pump.session.run();
-    let failed = run.attempts().iter().any(|a| a.kind.is_some())
-        || !matches!(run.result(), Some(crate::run::RunResult::Success { .. }));
     let level = string_var(env, "LOG_LEVEL").unwrap_or_default();
-    let verbose = matches!(level.as_str(), "info" | "debug");
-    if !failed && !verbose {
-        return;
-    }
-    let mut line = serde_json::json!({
-        "llm_failover": "request",
-        "chain": run.chain().name,
-        "attempts": api::attempts_header(run.attempts()),
-        "result": run.result(),
-    });
-    if failed || level == "debug" {
-        line["trace"] = serde_json::to_value(run.trace()).unwrap_or_default();
-    }
-    let text = pump.session.redactor().redact(&line.to_string());
-    if failed {
-        console_warn!("{text}");
-    } else {
-        console_log!("{text}");
+    match edge::request_log(pump.session.run(), pump.session.redactor(), &level) {
+        Some((LogLevel::Warn, line)) => console_warn!("{line}"),
+        Some((_, line)) => console_log!("{line}"),
+        None => {}
     }
 }
 
