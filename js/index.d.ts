@@ -320,20 +320,15 @@ export interface ErrorInfo {
   trace?: TraceEvent[];
 }
 
-/** Every error this package throws. */
-export class FailoverError extends Error {
-  constructor(info?: ErrorInfo, options?: ErrorOptions);
+/** Every error this package throws (its fields are `ErrorInfo`'s). */
+export interface FailoverError extends Omit<ErrorInfo, "kind" | "attempts" | "trace"> {
   /** A failure kind (`rate_limited`, …) or `invalid_config`, `invalid_request`, `aborted`, … */
   kind: string;
-  /** The HTTP status the Worker would answer with. */
-  status?: number;
-  type?: string;
-  code?: string;
-  param?: string;
-  retryAfterMs?: number;
-  target?: string;
   attempts: AttemptRecord[];
   trace: TraceEvent[];
+}
+export class FailoverError extends Error {
+  constructor(info?: ErrorInfo, options?: ErrorOptions);
 }
 /** The config or options are invalid. */
 export class ConfigError extends FailoverError {}

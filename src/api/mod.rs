@@ -87,11 +87,7 @@ pub fn attempts_header(attempts: &[AttemptRecord]) -> String {
     attempts
         .iter()
         .map(|a| {
-            let outcome = match (a.kind, a.ended_at) {
-                (Some(k), _) => k.as_str(),
-                (None, Some(_)) => "ok",
-                (None, None) => "streaming",
-            };
+            let outcome = a.outcome().unwrap_or("streaming");
             format!("{}/{}={}", a.provider, a.model, outcome)
         })
         .collect::<Vec<_>>()

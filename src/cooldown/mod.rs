@@ -406,11 +406,8 @@ impl JoinInto for CooldownTable {
         }
     }
 
-    fn offer_samples(&mut self, scope: &ScopeKey, samples: &FirstTokenSamples) -> bool {
-        self.first_token
-            .entry(scope.clone())
-            .or_default()
-            .join(samples)
+    fn samples_mut(&mut self) -> &mut BTreeMap<ScopeKey, FirstTokenSamples> {
+        &mut self.first_token
     }
 }
 

@@ -49,8 +49,15 @@ impl Entry {
 pub(crate) trait JoinInto {
     /// Takes `entry` for `scope` if it supersedes what is there; true if it did.
     fn offer(&mut self, scope: &ScopeKey, entry: &Entry) -> bool;
+    /// The first-token samples per scope.
+    fn samples_mut(&mut self) -> &mut BTreeMap<ScopeKey, FirstTokenSamples>;
     /// Joins observed first-token times for `scope`; true if anything was new.
-    fn offer_samples(&mut self, scope: &ScopeKey, samples: &FirstTokenSamples) -> bool;
+    fn offer_samples(&mut self, scope: &ScopeKey, samples: &FirstTokenSamples) -> bool {
+        self.samples_mut()
+            .entry(scope.clone())
+            .or_default()
+            .join(samples)
+    }
 }
 
 /// Joins every entry and sample set of `from` into `into`: the one join loop.
@@ -86,11 +93,8 @@ impl JoinInto for Snapshot {
         }
     }
 
-    fn offer_samples(&mut self, scope: &ScopeKey, samples: &FirstTokenSamples) -> bool {
-        self.first_token
-            .entry(scope.clone())
-            .or_default()
-            .join(samples)
+    fn samples_mut(&mut self) -> &mut BTreeMap<ScopeKey, FirstTokenSamples> {
+        &mut self.first_token
     }
 }
 

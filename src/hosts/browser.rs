@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::cooldown::{CooldownTable, Snapshot};
 use crate::dry_run::{dry_run, Script};
 use crate::explain::OutcomeSpec;
-use crate::run::{RunOptions, TraceEvent};
+use crate::run::{EndCause, RunOptions, RunResult, TraceEvent};
 use crate::session::{ClientEvent, Session};
 use crate::time::Timestamp;
 use serde::Serialize;
@@ -416,6 +416,10 @@ fn aborted(session: &Session) -> JsValue {
     )
 }
 
+fn cancelled(session: &Session) -> bool {
+    matches!(session.run().result(), Some(RunResult::Failed(f)) if f.cause == EndCause::Cancelled)
+}
+
 fn run_view(session: &Session) -> (JsValue, JsValue) {
     (
         to_js(session.run().attempts()),
@@ -481,8 +485,7 @@ impl WasmStream {
                         break Err(report(&r));
                     }
                     Next::Event(ClientEvent::Done) | Next::Done => {
-                        if matches!(pump.session.run().result(), Some(crate::run::RunResult::Failed(f)) if f.cause == crate::run::EndCause::Cancelled)
-                        {
+                        if cancelled(&pump.session) {
                             break Err(aborted(&pump.session));
                         }
                         break Ok(JsValue::NULL);

@@ -79,11 +79,7 @@ fn summary(attempts: &[AttemptRecord]) -> String {
     let parts: Vec<String> = attempts
         .iter()
         .map(|a| {
-            let what = match (a.kind, a.ended_at) {
-                (Some(k), _) => k.as_str(),
-                (None, Some(_)) => "ok",
-                (None, None) => "no answer",
-            };
+            let what = a.outcome().unwrap_or("no answer");
             format!("{}/{}: {what}", a.provider, a.model)
         })
         .collect();

@@ -247,3 +247,14 @@ pub struct AttemptRecord {
     #[serde(default)]
     pub committed: bool,
 }
+
+impl AttemptRecord {
+    /// Its outcome in one word: the failure kind, `ok`, or `None` while in flight.
+    pub fn outcome(&self) -> Option<&'static str> {
+        match (self.kind, self.ended_at) {
+            (Some(k), _) => Some(k.as_str()),
+            (None, Some(_)) => Some("ok"),
+            (None, None) => None,
+        }
+    }
+}
