@@ -321,7 +321,7 @@ export interface ErrorInfo {
 }
 
 /** Every error this package throws (its fields are `ErrorInfo`'s). */
-export interface FailoverError extends Omit<ErrorInfo, "kind" | "attempts" | "trace"> {
+export interface FailoverError extends Omit<ErrorInfo, "kind" | "message" | "attempts" | "trace"> {
   /** A failure kind (`rate_limited`, …) or `invalid_config`, `invalid_request`, `aborted`, … */
   kind: string;
   attempts: AttemptRecord[];
