@@ -29,6 +29,7 @@ pub mod api;
 pub mod classify;
 pub mod config;
 pub mod cooldown;
+pub mod dialect;
 pub mod dry_run;
 pub mod exchange;
 pub mod explain;
