@@ -113,6 +113,41 @@ impl Dialect {
     }
 }
 
+/// Which of a provider's APIs the gateway calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ProviderApi {
+    /// The provider's own API: Anthropic Messages (`POST {base}/messages`,
+    /// `x-api-key`, `anthropic-version`), Gemini `generateContent`
+    /// (`x-goog-api-key`). For the OpenAI family it is the chat-completions API.
+    Native,
+    /// The OpenAI-compatible endpoint (`POST {base}/chat/completions`, Bearer).
+    #[serde(alias = "openai-compatible", alias = "openai_compatible")]
+    Openai,
+}
+
+impl Dialect {
+    /// The API a provider of this dialect is called with when the config does not
+    /// say: the native one for Anthropic, and for Gemini unless the base URL is its
+    /// OpenAI-compatibility endpoint (`…/openai`); the chat-completions API for
+    /// everyone else.
+    pub fn default_api(self, base_url: &str) -> ProviderApi {
+        match self {
+            Dialect::Anthropic => ProviderApi::Native,
+            Dialect::Gemini if !base_url.trim_end_matches('/').ends_with("/openai") => {
+                ProviderApi::Native
+            }
+            _ => ProviderApi::Openai,
+        }
+    }
+
+    /// Whether this dialect has a native API other than chat completions.
+    pub fn has_native_api(self) -> bool {
+        matches!(self, Dialect::Anthropic | Dialect::Gemini)
+    }
+}
+
 impl std::fmt::Display for Dialect {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

@@ -6,7 +6,10 @@ pub mod chat;
 pub mod edge;
 pub mod report;
 
-pub use chat::{parse_chat_request, stream_error_event, ChatRequest, DONE_EVENT};
+pub use chat::{
+    parse_chat_request, parse_request, stream_error_event, ChatRequest, ClientApi, ClientRequest,
+    DONE_EVENT,
+};
 
 use crate::config::{Config, RouteError};
 use crate::cooldown::CooldownTable;
@@ -58,9 +61,35 @@ impl ApiError {
     pub fn invalid(message: impl Into<String>) -> ApiError {
         ApiError::new(400, "invalid_request_error", message)
     }
+    /// The body for a client of `api`: OpenAI's shape, or Anthropic's for a
+    /// Messages client (`{"type": "error", "error": {"type", "message"}}`).
+    pub fn body_for(&self, api: ClientApi) -> String {
+        match api {
+            ClientApi::Messages => json!({"type": "error", "error": {
+                "type": anthropic_error_type(self.status), "message": self.message}})
+            .to_string(),
+            _ => self.body(),
+        }
+    }
+
     /// The JSON body: `{"error": {"message", "type", "param", "code"}}`.
     pub fn body(&self) -> String {
         json!({"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}).to_string()
+    }
+}
+
+/// Anthropic's error type for an HTTP status (its documented table).
+pub fn anthropic_error_type(status: u16) -> &'static str {
+    match status {
+        401 => "authentication_error",
+        402 => "billing_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        503 | 529 => "overloaded_error",
+        500..=599 => "api_error",
+        _ => "invalid_request_error",
     }
 }
 

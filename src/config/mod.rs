@@ -7,7 +7,7 @@
 
 mod spec;
 
-pub use crate::provider::ContinuationSupport;
+pub use crate::provider::{ContinuationSupport, ProviderApi};
 pub use spec::{
     Budgets, BudgetsOverride, ChainSpec, ConfigSpec, DefaultsSpec, ProviderSpec, TargetSpec,
     ADAPTIVE_FIRST_TOKEN_FACTOR,
@@ -33,6 +33,8 @@ pub struct Provider {
     pub keys: Vec<String>,
     /// Azure's `api-version`.
     pub api_version: Option<String>,
+    /// Which of its APIs is called.
+    pub api: ProviderApi,
 }
 
 /// A validated target: everything a host needs to address it.
@@ -52,6 +54,8 @@ pub struct Target {
     pub context_window: Option<u32>,
     /// Azure's `api-version`.
     pub api_version: Option<String>,
+    /// Which of its provider's APIs is called.
+    pub api: ProviderApi,
     /// How it can finish an answer another target started.
     pub continuation: ContinuationSupport,
     /// The cooldown scopes an attempt on this target goes through, built once.
@@ -234,6 +238,7 @@ impl Config {
                 base_url: url.trim_end_matches('/').to_string(),
                 keys: p.keys.clone(),
                 api_version: p.api_version.clone(),
+                api: p.api.unwrap_or_else(|| p.dialect.default_api(url)),
             });
         }
 
@@ -327,6 +332,7 @@ impl Config {
                         keys: p.keys.clone(),
                         context_window: None,
                         api_version: p.api_version.clone(),
+                        api: p.api,
                         continuation: p.dialect.default_continuation(),
                         scopes: TargetScopes::of(&p.name, concrete, &p.keys),
                     },
@@ -464,6 +470,7 @@ fn resolve_target(
         keys,
         context_window: t.context_window,
         api_version: p.api_version.clone(),
+        api: p.api,
         continuation: t
             .continuation
             .unwrap_or_else(|| p.dialect.default_continuation()),

@@ -3,7 +3,7 @@
 use crate::cooldown::CooldownSettings;
 use crate::failure::FailureKind;
 use crate::policy::RuleOverride;
-use crate::provider::{ContinuationSupport, Dialect};
+use crate::provider::{ContinuationSupport, Dialect, ProviderApi};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -111,6 +111,10 @@ pub struct ProviderSpec {
     /// Azure `api-version`.
     #[serde(default)]
     pub api_version: Option<String>,
+    /// `"native"` (the provider's own API) or `"openai"` (its OpenAI-compatible
+    /// endpoint); the dialect's default when absent (see [`Dialect::default_api`]).
+    #[serde(default)]
+    pub api: Option<ProviderApi>,
 }
 
 /// A target as written in the config file.
