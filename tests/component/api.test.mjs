@@ -1,6 +1,8 @@
 // The rest of the WIT surface: errors as values (never traps), `other` cases,
-// snapshots (export, merge, join, JSON) against the native CLI's, the gateway's
-// table (dirty flag, open scopes, prune), and u64 values as bigints.
+// snapshots (export, merge, join, JSON, first-token samples) against the native
+// CLI's, the gateway's table (dirty flag, open scopes, prune), the run's
+// outcomes the dry-run scripts cannot say (classified, diverged, cancel), and u64
+// values as bigints.
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -13,8 +15,10 @@ import {
   loadScenarios,
   nativeBin,
   nativeDryRun,
+  runResult,
   snapshot as snapshotJson,
   tmpJson,
+  traceEvent,
 } from './harness.mjs';
 
 const mod = await loadComponent();
@@ -54,7 +58,7 @@ describe('errors are values, with the native messages', () => {
     const r = spawnSync(nativeBin('llm-failover-dry-run'), [configPath, example.runs[0].scriptPath], { encoding: 'utf8' });
     assert.equal(r.stderr.trim(), `llm-failover-dry-run: ${configPath}: ${err.message}`);
     // The one-shot constructor says the same.
-    const err2 = witError(() => fallback.FallbackRun.create(JSON.stringify(config), { entries: [] }, 'default', OPTIONS));
+    const err2 = witError(() => fallback.FallbackRun.create(JSON.stringify(config), { entries: [], firstToken: [] }, 'default', OPTIONS));
     assert.deepEqual(err2, err);
   });
 
@@ -128,11 +132,11 @@ describe('other cases', () => {
 
   test('a snapshot entry with a kind passed by name', () => {
     const entry = { scope: 'model|openai|gpt-4o-mini', until: 10_000n, since: 5_000n, streak: 1, reason: 'x' };
-    const named = cooldowns.join({ entries: [{ ...entry, kind: { tag: 'rate-limited' } }] }, { entries: [] });
-    const other = cooldowns.join({ entries: [{ ...entry, kind: { tag: 'other', val: 'rate_limited' } }] }, { entries: [] });
+    const named = cooldowns.join({ entries: [{ ...entry, kind: { tag: 'rate-limited' } }], firstToken: [] }, { entries: [], firstToken: [] });
+    const other = cooldowns.join({ entries: [{ ...entry, kind: { tag: 'other', val: 'rate_limited' } }], firstToken: [] }, { entries: [], firstToken: [] });
     assert.deepEqual(other, named);
     assert.equal(
-      witError(() => cooldowns.join({ entries: [{ ...entry, kind: { tag: 'other', val: 'gremlins' } }] }, { entries: [] })).kind.tag,
+      witError(() => cooldowns.join({ entries: [{ ...entry, kind: { tag: 'other', val: 'gremlins' } }], firstToken: [] }, { entries: [], firstToken: [] })).kind.tag,
       'unsupported',
     );
   });
@@ -177,7 +181,7 @@ describe('snapshots', () => {
     const ab = cooldowns.join(a, b);
     assert.deepEqual(cooldowns.join(b, a), ab, 'commutative');
     assert.deepEqual(cooldowns.join(ab, ab), ab, 'idempotent');
-    assert.deepEqual(cooldowns.join(a, { entries: [] }), a, 'empty is neutral');
+    assert.deepEqual(cooldowns.join(a, { entries: [], firstToken: [] }), a, 'empty is neutral');
     // The model: per scope, the greater entry; kinds compare in declaration order.
     const kinds = ['auth', 'quota-exhausted', 'rate-limited', 'overloaded', 'server-error', 'timeout', 'connection',
       'context-length', 'content-filtered', 'model-not-found', 'invalid-request', 'request-too-large',
@@ -222,22 +226,136 @@ describe('snapshots', () => {
     const open = gw.openScopes(raw.endedAt);
     const names = open.map((s) => s.entry.scope);
     assert.ok(names.includes('key|openai|OPENAI_KEY_1'));
-    for (const s of open) {
-      if (s.entry.until > raw.endedAt) {
-        assert.deepEqual(s.state, { tag: 'open', val: s.entry.until }, s.entry.scope);
-      } else {
-        // The rate limit's reservation already ended: half-open, no probe out.
-        assert.deepEqual(s.state, { tag: 'half-open', val: undefined }, s.entry.scope);
-      }
-    }
-    assert.ok(open.some((s) => s.state.tag === 'open') && open.some((s) => s.state.tag === 'half-open'));
+    // The rate limit's reservation (for the retry of key 1) was no open of its
+    // own: it ended when the retry reported, and is not listed.
+    assert.deepEqual(names, ['key|openai|OPENAI_KEY_1', 'key|openai|OPENAI_KEY_2', 'model|anthropic|claude-3-5-haiku-latest']);
+    for (const s of open) assert.deepEqual(s.state, { tag: 'open', val: s.entry.until }, s.entry.scope);
     // Once a cooldown is over the scope is half-open (no probe out).
     const anthropic = open.find((s) => s.entry.scope.startsWith('model|anthropic'));
     const later = gw.openScopes(anthropic.entry.until).find((s) => s.entry.scope === anthropic.entry.scope);
     assert.deepEqual(later.state, { tag: 'half-open', val: undefined });
     // A day later everything is past the retention.
     gw.prune(raw.endedAt + 86_400_000n);
-    assert.deepEqual(gw.snapshot(raw.endedAt + 86_400_000n), { entries: [] });
+    assert.deepEqual(gw.snapshot(raw.endedAt + 86_400_000n), { entries: [], firstToken: [] });
+  });
+});
+
+describe('outcomes beyond the scripts: classified, diverged, cancel', () => {
+  const classification = (kind, scope) => ({
+    kind: { tag: kind }, retryAfterMs: undefined, scope: { tag: scope }, reason: `the host says ${kind}`, status: 503,
+  });
+
+  test('a classified outcome is used as it is', () => {
+    const gw = fallback.Gateway.create(CONFIG);
+    const run = gw.start('default', OPTIONS);
+    assert.equal(run.pollAction(OPTIONS.now).tag, 'send');
+    run.handleOutcome(OPTIONS.now + 10n, 0, { tag: 'classified', val: classification('overloaded', 'model') });
+    const failure = run.trace().map((e, i) => traceEvent(e, `trace[${i}]`)).find((e) => e.event === 'failure');
+    assert.deepEqual(failure, {
+      event: 'failure', at: Number(OPTIONS.now) + 10, attempt: 0, kind: 'overloaded', scope: 'model',
+      status: 503, retry_after_ms: null, reason: 'the host says overloaded',
+    });
+    assert.deepEqual(run.lastFailure().classification, classification('overloaded', 'model'));
+    // A kind or scope by name; an unknown one is refused and leaves the attempt in flight.
+    const run2 = gw.start('default', { ...OPTIONS, runId: 2n });
+    run2.pollAction(OPTIONS.now);
+    const bad = { ...classification('overloaded', 'model'), scope: { tag: 'other', val: 'galaxy' } };
+    assert.equal(witError(() => run2.handleOutcome(OPTIONS.now, 0, { tag: 'classified', val: bad })).kind.tag, 'unsupported');
+    const named = { ...classification('overloaded', 'model'), kind: { tag: 'other', val: 'server_error' } };
+    run2.handleOutcome(OPTIONS.now + 5n, 0, { tag: 'classified', val: named });
+    assert.equal(run2.lastFailure().classification.kind.tag, 'server-error');
+  });
+
+  test('after the commit a failure is continued; a diverged continuation moves on', () => {
+    const gw = fallback.Gateway.create(CONFIG);
+    const run = gw.start('default', { ...OPTIONS, stream: true });
+    assert.equal(run.pollAction(OPTIONS.now).tag, 'send');
+    assert.equal(run.isCommitted(), false);
+    run.handleOutcome(OPTIONS.now + 100n, 0, { tag: 'committed' });
+    assert.equal(run.isCommitted(), true);
+    run.handleOutcome(OPTIONS.now + 200n, 0, { tag: 'failure', val: { tag: 'transport', val: { tag: 'stream-ended-early' } } });
+    const next = run.pollAction(OPTIONS.now + 200n);
+    assert.equal(next.tag, 'send');
+    assert.equal(next.val.provider, 'anthropic');
+    assert.deepEqual(next.val.continuation, { tag: 'prefill' }, "Anthropic's dialect finishes with a prefill");
+    run.handleOutcome(OPTIONS.now + 300n, 1, { tag: 'diverged' });
+    const third = run.pollAction(OPTIONS.now + 300n);
+    assert.equal(third.val.provider, 'groq');
+    const trace = run.trace().map((e, i) => traceEvent(e, `trace[${i}]`));
+    assert.deepEqual(trace.find((e) => e.event === 'diverged'), { event: 'diverged', at: Number(OPTIONS.now) + 300, attempt: 1 });
+    const attempts = run.attempts();
+    assert.equal(attempts[0].committed, true);
+    assert.deepEqual(attempts[1].continuation, { tag: 'prefill' });
+    assert.equal(attempts[1].kind, undefined, 'a diverged target is healthy: no failure kind');
+  });
+
+  test('forbid-continuation: a failure after the commit ends the stream', () => {
+    const gw = fallback.Gateway.create(CONFIG);
+    const run = gw.start('default', { ...OPTIONS, stream: true });
+    run.pollAction(OPTIONS.now);
+    run.handleOutcome(OPTIONS.now + 100n, 0, { tag: 'committed' });
+    run.forbidContinuation();
+    run.handleOutcome(OPTIONS.now + 200n, 0, { tag: 'failure', val: { tag: 'transport', val: { tag: 'stream-ended-early' } } });
+    const done = run.pollAction(OPTIONS.now + 200n);
+    assert.equal(done.tag, 'finished');
+    const r = runResult(done.val, 'result');
+    assert.equal(r.after_commit, true);
+    assert.equal(r.cause, 'upstream');
+  });
+
+  test('cancel: the run ends as cancelled, nothing cools down', () => {
+    const gw = fallback.Gateway.create(CONFIG);
+    const run = gw.start('default', OPTIONS);
+    run.pollAction(OPTIONS.now);
+    run.cancel(OPTIONS.now + 50n);
+    const done = run.pollAction(OPTIONS.now + 50n);
+    assert.equal(done.tag, 'finished');
+    assert.equal(done.val.val.code, 'unknown');
+    const r = runResult(done.val, 'result');
+    assert.deepEqual([r.result, r.cause, r.http_status], ['failed', 'cancelled', 499]);
+    assert.equal(traceEvent(run.trace().at(-1), 'last').result, 'cancelled');
+    assert.deepEqual(gw.snapshot(OPTIONS.now + 50n), { entries: [], firstToken: [] });
+    run.cancel(OPTIONS.now + 60n); // a no-op once finished
+    assert.deepEqual(run.pollAction(OPTIONS.now + 60n), done);
+  });
+});
+
+describe('first-token samples', () => {
+  const json = {
+    entries: {},
+    first_token: { 'model|openai|gpt-4o-mini': [[1_000, 300], [2_000, 250]], 'model|groq|llama-3.3-70b-versatile': [[1_500, 90]] },
+  };
+
+  test('JSON, the WIT list and back', () => {
+    const wit = cooldowns.fromJson(JSON.stringify(json));
+    assert.deepEqual(wit.firstToken, [
+      { scope: 'model|groq|llama-3.3-70b-versatile', samples: [{ at: 1_500n, ms: 90 }] },
+      { scope: 'model|openai|gpt-4o-mini', samples: [{ at: 1_000n, ms: 300 }, { at: 2_000n, ms: 250 }] },
+    ]);
+    assert.deepEqual(snapshotJson(wit), json);
+    assert.deepEqual(JSON.parse(cooldowns.toJson(wit)), json);
+    assert.deepEqual(JSON.parse(cooldowns.toJson({ entries: [], firstToken: [] })), { entries: {} }, 'left out when empty');
+  });
+
+  test('join: the union, newest 16 per scope; a gateway merges them', () => {
+    const many = (from) => ({
+      entries: [],
+      firstToken: [{ scope: 'model|openai|gpt-4o-mini', samples: [...Array(12).keys()].map((i) => ({ at: BigInt(from + i), ms: 100 + from + i })) }],
+    });
+    const ab = cooldowns.join(many(0), many(10));
+    assert.deepEqual(cooldowns.join(many(10), many(0)), ab, 'commutative');
+    const at = ab.firstToken[0].samples.map((s) => Number(s.at));
+    assert.deepEqual(at, [...Array(16).keys()].map((i) => i + 6), 'the newest 16, oldest first, once each');
+    // A scope listed twice in one snapshot is joined with itself.
+    const twice = { entries: [], firstToken: [...many(0).firstToken, ...many(10).firstToken] };
+    assert.deepEqual(cooldowns.join(twice, { entries: [], firstToken: [] }), ab);
+    const gw = fallback.Gateway.create(CONFIG);
+    assert.equal(gw.merge(ab), true);
+    assert.deepEqual(gw.snapshot(100n).firstToken, ab.firstToken);
+    // Enough samples make the model's first-token bound adaptive (below the 15 s default).
+    const run = gw.start('default', { ...OPTIONS, stream: true });
+    const plan = run.pollAction(OPTIONS.now).val;
+    assert.ok(plan.firstTokenTimeoutMs < 15_000n, `adaptive bound ${plan.firstTokenTimeoutMs}`);
   });
 });
 
@@ -284,10 +402,11 @@ describe('the boundary types', () => {
       apiVersion: undefined,
       stream: false,
       headerTimeoutMs: 60_000n, // response_timeout_ms, clipped to the 60 s deadline
-      firstTokenTimeoutMs: 30_000n,
+      firstTokenTimeoutMs: 15_000n, // the default first-token bound (no samples yet)
       idleTimeoutMs: 30_000n,
       deadline: OPTIONS.now + 60_000n,
       probe: false,
+      continuation: undefined,
     });
     // While it is in flight the run waits for it, until the deadline.
     assert.deepEqual(run.pollAction(OPTIONS.now + 1n), { tag: 'wait', val: OPTIONS.now + 60_000n });

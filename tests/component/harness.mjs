@@ -147,7 +147,7 @@ export function componentScenario(mod, scenario, mode) {
   const outs = [];
   let gateway;
   scenario.runs.forEach((run, i) => {
-    const previous = run.cooldowns === 'previous' ? outs[i - 1].snapshot : { entries: [] };
+    const previous = run.cooldowns === 'previous' ? outs[i - 1].snapshot : { entries: [], firstToken: [] };
     let start;
     if (mode === 'shared') {
       if (run.cooldowns !== 'previous' || !gateway) gateway = fallback.Gateway.create(scenario.configJson);
@@ -244,7 +244,8 @@ export function componentDryRun(start, script) {
         const step = next < steps.length ? steps[next++] : undefined;
         const latency = step?.latency ?? DEFAULT_LATENCY_MS;
         const outcome = step ? step.outcome : { tag: 'success' };
-        if (step?.commit) {
+        // As ScriptedRun: only a streaming attempt commits.
+        if (step?.commit && plan.stream) {
           now += latency / 2n;
           run.handleOutcome(now, plan.attempt, { tag: 'committed' });
           now += latency - latency / 2n;
@@ -299,13 +300,19 @@ function list(conv) {
     return v.map((x, i) => conv(x, `${what}[${i}]`));
   };
 }
-/** A record: exactly these fields (jco's camelCase) -> the core's snake_case names. */
+/**
+ * A record: exactly these fields (jco's camelCase) -> the core's snake_case names.
+ * A field whose name is null is checked but has no place in the core's JSON.
+ */
 function rec(spec) {
   return (v, what) => {
     assert.ok(v !== null && typeof v === 'object' && !Array.isArray(v), `${what}: a record`);
     assert.deepEqual(Object.keys(v).sort(), Object.keys(spec).sort(), `${what}: its fields`);
     const out = {};
-    for (const [field, [name, conv]] of Object.entries(spec)) out[name] = conv(v[field], `${what}.${field}`);
+    for (const [field, [name, conv]] of Object.entries(spec)) {
+      const value = conv(v[field], `${what}.${field}`);
+      if (name !== null) out[name] = value;
+    }
     return out;
   };
 }
@@ -323,32 +330,63 @@ function nameVariant(cases) {
   };
 }
 
+/**
+ * A typed reason `{tag, val?}` -> the core's `{"reason": "<snake_case>", …fields}`:
+ * `payloads` names the cases that carry a record and how to read it.
+ */
+function reasonVariant(cases, payloads = {}) {
+  return (v, what) => {
+    assert.ok(v !== null && typeof v === 'object', `${what}: a variant`);
+    if (v.tag in payloads) {
+      assert.deepEqual(Object.keys(v).sort(), ['tag', 'val'], `${what}: ${v.tag}(…)`);
+      return { reason: v.tag.replaceAll('-', '_'), ...payloads[v.tag](v.val, `${what}.val`) };
+    }
+    return { reason: nameVariant(cases)(v, what) };
+  };
+}
+
 export const kind = nameVariant([
   'auth', 'quota-exhausted', 'rate-limited', 'overloaded', 'server-error', 'timeout', 'connection',
   'context-length', 'content-filtered', 'model-not-found', 'invalid-request', 'request-too-large',
   'invalid-response', 'unknown',
 ]);
 export const scope = nameVariant(['key', 'key-model', 'model', 'endpoint', 'request']);
+export const continuation = nameVariant(['prefill', 'fresh']);
+const endCause = nameVariant(['upstream', 'cooling-down', 'deadline', 'attempt-budget', 'cancelled']);
+const ending = nameVariant(['success', 'failed', 'cancelled']);
+const scopeUntil = rec({ scope: ['scope', str], until: ['until', u64] });
+const skipReason = reasonVariant(['already-failed', 'no-fallback', 'context-window', 'cannot-continue'], {
+  'cooling-down': scopeUntil,
+  'probe-in-flight': scopeUntil,
+  'retry-cancelled': scopeUntil,
+});
+const retryReason = reasonVariant(['provider-hint', 'backoff']);
+const waitReason = reasonVariant(['all-cooling-down']);
 
 const at = ['at', u64];
 const attempt = ['attempt', u32];
 const provider = ['provider', str];
 const model = ['model', str];
 const key = ['key', opt(str)];
+const cont = ['continuation', opt(continuation)];
 
 const eventSpecs = {
-  skip: { at, provider, model, key, why: ['why', str] },
-  send: { at, attempt, provider, model, key, probe: ['probe', bool] },
+  skip: { at, provider, model, key, why: ['why', skipReason] },
+  send: { at, attempt, provider, model, key, probe: ['probe', bool], continuation: cont },
   committed: { at, attempt },
+  dropped: { at, attempt, count: ['count', u32], why: ['why', str] },
+  spliced: { at, attempt, overlapChars: ['overlap_chars', u32] },
+  diverged: { at, attempt },
   failure: {
     at, attempt, kind: ['kind', kind], scope: ['scope', scope], status: ['status', opt(u16)],
     retryAfterMs: ['retry_after_ms', opt(u64)], reason: ['reason', str],
   },
-  retry: { at, attempt, until: ['until', u64], why: ['why', str] },
+  retry: { at, attempt, until: ['until', u64], why: ['why', retryReason] },
   'cooled-down': { at, scope: ['scope', str], until: ['until', u64], kind: ['kind', kind] },
-  wait: { at, until: ['until', u64], why: ['why', str] },
+  wait: { at, until: ['until', u64], why: ['why', waitReason] },
   success: { at, attempt, provider, model },
-  finished: { at, result: ['result', str], kind: ['kind', opt(kind)], message: ['message', str] },
+  'host-error': { at, message: ['message', str] },
+  finished: { at, result: ['result', ending], kind: ['kind', opt(kind)], message: ['message', str] },
 };
 
 export function traceEvent(v, what) {
@@ -361,20 +399,24 @@ export function runResult(v, what) {
   assert.ok(v && typeof v === 'object', `${what}: a run-result`);
   assert.deepEqual(Object.keys(v).sort(), ['tag', 'val'], `${what}: {tag, val}`);
   if (v.tag === 'success') return { result: 'success', ...rec({ attempt, provider, model })(v.val, `${what}.success`) };
-  if (v.tag === 'failed') {
-    return {
-      result: 'failed',
-      ...rec({
-        kind: ['kind', kind],
-        message: ['message', str],
-        httpStatus: ['http_status', u16],
-        propagate: ['propagate', opt(u32)],
-        afterCommit: ['after_commit', bool],
-        retryAfterMs: ['retry_after_ms', opt(u64)],
-      })(v.val, `${what}.failed`),
-    };
-  }
+  if (v.tag === 'failed') return { result: 'failed', ...runFailure(v.val, `${what}.failed`) };
   throw new Error(`${what}: unexpected run-result ${JSON.stringify(v.tag)}`);
+}
+
+/** A run-failure -> the core's RunFailure JSON; its `code` is `RunFailure::code()`. */
+export function runFailure(v, what) {
+  const f = rec({
+    kind: ['kind', kind],
+    cause: ['cause', endCause],
+    code: [null, str],
+    message: ['message', str],
+    httpStatus: ['http_status', u16],
+    propagate: ['propagate', opt(u32)],
+    afterCommit: ['after_commit', bool],
+    retryAfterMs: ['retry_after_ms', opt(u64)],
+  })(v, what);
+  assert.equal(v.code, f.cause === 'cooling_down' ? 'cooling_down' : f.kind, `${what}.code`);
+  return f;
 }
 
 export const attemptRecord = rec({
@@ -383,6 +425,8 @@ export const attemptRecord = rec({
   endedAt: ['ended_at', opt(u64)],
   kind: ['kind', opt(kind)],
   status: ['status', opt(u16)],
+  continuation: cont,
+  committed: ['committed', bool],
 });
 
 const entryFields = {
@@ -393,21 +437,33 @@ const entryFields = {
   reason: ['reason', str],
 };
 
-/** A WIT snapshot -> `{"entries": {"<scope>": {until, since, streak, kind, reason}}}`. */
+const sample = rec({ at: ['at', u64], ms: ['ms', u32] });
+
+/**
+ * A WIT snapshot -> `{"entries": {"<scope>": {until, since, streak, kind, reason}},
+ * "first_token": {"<scope>": [[at, ms], …]}}` (`first_token` only when not empty).
+ */
 export function snapshot(v, what = 'snapshot') {
   assert.ok(v && typeof v === 'object', `${what}: a record`);
-  assert.deepEqual(Object.keys(v), ['entries'], `${what}: its fields`);
-  assert.ok(Array.isArray(v.entries), `${what}.entries: a list`);
-  const entries = {};
-  v.entries.forEach((e, i) => {
-    const w = `${what}.entries[${i}]`;
-    assert.ok(e && typeof e === 'object', `${w}: a record`);
-    const { scope: name, ...rest } = e;
-    str(name, `${w}.scope`);
-    if (i > 0) assert.ok(v.entries[i - 1].scope < name, `${w}: entries are sorted by scope, once each`);
-    entries[name] = rec(entryFields)(rest, w);
-  });
-  return { entries };
+  assert.deepEqual(Object.keys(v).sort(), ['entries', 'firstToken'], `${what}: its fields`);
+  /** A list of records with a `scope`, sorted by it, once each -> {scope: conv(rest)}. */
+  const byScope = (xs, w, conv) => {
+    assert.ok(Array.isArray(xs), `${w}: a list`);
+    const out = {};
+    xs.forEach((x, i) => {
+      assert.ok(x && typeof x === 'object', `${w}[${i}]: a record`);
+      const { scope: name, ...rest } = x;
+      str(name, `${w}[${i}].scope`);
+      if (i > 0) assert.ok(xs[i - 1].scope < name, `${w}[${i}]: sorted by scope, once each`);
+      out[name] = conv(rest, `${w}[${i}]`);
+    });
+    return out;
+  };
+  const out = { entries: byScope(v.entries, `${what}.entries`, rec(entryFields)) };
+  const samples = (x, w) => rec({ samples: ['samples', list(sample)] })(x, w).samples.map((p) => [p.at, p.ms]);
+  const firstToken = byScope(v.firstToken, `${what}.firstToken`, samples);
+  if (Object.keys(firstToken).length > 0) out.first_token = firstToken;
+  return out;
 }
 
 /** A component dry run (raw WIT values) in the CLI's JSON form. */
@@ -440,8 +496,12 @@ export function assertSameRun(native, raw, what = 'run') {
 /** Checks a scenario run's `expect` block against a (native) result. */
 export function checkExpect(out, expect, what) {
   const r = out.result;
-  for (const field of ['result', 'provider', 'kind', 'http_status', 'after_commit', 'propagate', 'retry_after_ms']) {
+  for (const field of ['result', 'provider', 'kind', 'cause', 'http_status', 'after_commit', 'propagate', 'retry_after_ms']) {
     if (field in expect) assert.deepEqual(r[field], expect[field], `${what}: expect.${field}`);
+  }
+  if ('continuations' in expect) {
+    const modes = out.trace.filter((e) => e.event === 'send').map((e) => e.continuation);
+    assert.deepEqual(modes, expect.continuations, `${what}: expect.continuations`);
   }
   if ('sends' in expect) {
     const sends = out.trace
