@@ -233,9 +233,12 @@ fn response_headers(resp: &web_sys::Response) -> Vec<(String, String)> {
 }
 
 fn read(reader: &web_sys::ReadableStreamDefaultReader) -> Pin<Box<dyn Future<Output = Io>>> {
-    let promise = reader.read();
+    // The future is made (and so handles the promise's rejection) now, not on its
+    // first poll: a read aborted before anyone awaited it must not be an
+    // unhandled rejection.
+    let read = JsFuture::from(reader.read());
     Box::pin(async move {
-        let Ok(r) = JsFuture::from(promise).await else {
+        let Ok(r) = read.await else {
             return Io::BodyError;
         };
         let done = js_sys::Reflect::get(&r, &JsValue::from_str("done"))
@@ -375,9 +378,10 @@ impl<H: Host> Pump<H> {
                 return;
             }
         };
-        let promise = fetch_request(&request);
+        // Handled from now on (see `read`): an aborted fetch never goes unhandled.
+        let sent = JsFuture::from(fetch_request(&request));
         let io = Box::pin(async move {
-            match JsFuture::from(promise).await {
+            match sent.await {
                 Ok(r) => match r.dyn_into::<web_sys::Response>() {
                     Ok(r) => Io::Head(Ok(r)),
                     Err(_) => Io::Head(Err(TransportFailure::ResetBeforeHeaders)),

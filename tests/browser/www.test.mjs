@@ -70,26 +70,8 @@ async function newPage({ viewport = { width: 1360, height: 900 } } = {}) {
     if (msg.text().startsWith("Failed to load resource") && fromFaultUpstream) expectedNetwork.push(msg.text());
     else problems.push(`console.error: ${msg.text()} (${url})`);
   });
-  const packageAbortedReads = [];
-  page.on("pageerror", (e) => {
-    if (isPackageAbortedRead(e)) packageAbortedReads.push(e.message);
-    else problems.push(`page error: ${e.stack || e.message}`);
-  });
-  return { page, context, problems, expectedNetwork, consoleText, packageAbortedReads };
-}
-
-/**
- * A known bug of the package, not of the page, kept apart so that everything else
- * stays strict: its browser host (src/hosts/fetch.rs, `read()`) calls
- * reader.read() at once but attaches the promise's handlers only when the future
- * is first polled; when the session aborts the attempt before that (the answer is
- * done, a first-token timeout, a continuation took over), the pending read rejects
- * unhandled with "BodyStreamBuffer was aborted", thrown from the package's
- * AbortController.abort() binding. Remove this once the host awaits the read eagerly.
- */
-function isPackageAbortedRead(e) {
-  const stack = String(e.stack ?? "");
-  return e.message === "BodyStreamBuffer was aborted" && stack.includes("__wbg_abort") && stack.includes("/pkg/llm_failover.js");
+  page.on("pageerror", (e) => problems.push(`page error: ${e.stack || e.message}`));
+  return { page, context, problems, expectedNetwork, consoleText };
 }
 
 function pageUrl(upstream = mock.url) {
@@ -167,10 +149,6 @@ function mockSince(n) {
 
 function assertClean(p) {
   assert.deepEqual(p.problems, [], "console errors or page errors");
-  if (p.packageAbortedReads.length) {
-    // Visible in the run's output, so the exemption is not forgotten.
-    console.warn(`www.test: ${p.packageAbortedReads.length} unhandled "BodyStreamBuffer was aborted" from the package's fetch host (see isPackageAbortedRead)`);
-  }
 }
 
 // ── A stub of the Worker's HTTP API ───────────────────────────────────────────
