@@ -79,6 +79,23 @@ impl FailureKind {
         }
     }
 
+    /// The HTTP status that stands for this kind when a client API needs one (an
+    /// error event's type in Anthropic's shape).
+    pub fn client_status(self) -> u16 {
+        match self {
+            FailureKind::Auth => 401,
+            FailureKind::QuotaExhausted | FailureKind::RateLimited => 429,
+            FailureKind::Overloaded => 529,
+            FailureKind::ModelNotFound => 404,
+            FailureKind::RequestTooLarge => 413,
+            FailureKind::InvalidRequest
+            | FailureKind::ContextLength
+            | FailureKind::ContentFiltered => 400,
+            FailureKind::Timeout => 504,
+            _ => 500,
+        }
+    }
+
     /// The kinds that are about the request, not the backend: they never cool
     /// anything down.
     pub fn is_request_error(self) -> bool {

@@ -113,7 +113,12 @@ pub fn parse_request(api: ClientApi, body: &[u8]) -> Result<ClientRequest, ApiEr
     if api == ClientApi::Messages {
         match obj.get("max_tokens") {
             Some(Value::Number(n)) if n.as_u64().is_some_and(|n| n > 0) => {}
-            None => return Err(field_error("missing required field `max_tokens`", "max_tokens")),
+            None => {
+                return Err(field_error(
+                    "missing required field `max_tokens`",
+                    "max_tokens",
+                ))
+            }
             Some(_) => {
                 return Err(field_error(
                     "`max_tokens` must be a positive integer",

@@ -1,7 +1,7 @@
 //! The HTTP edge's rules, host-independent: which endpoint a request is, whether
 //! it may use it, which CORS headers it gets, and the one log line per request.
 
-use super::{authorized, ApiError};
+use super::{authorized, ApiError, ClientApi};
 use crate::redact::Redactor;
 use crate::run::{FallbackRun, RunResult};
 use serde_json::json;
@@ -10,8 +10,8 @@ use serde_json::json;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Endpoint {
-    /// `POST /v1/chat/completions`.
-    ChatCompletions,
+    /// `POST` of a client API: chat completions, messages, responses, embeddings.
+    Client(ClientApi),
     /// `GET /v1/models`.
     Models,
     /// `GET /v1/status`.
@@ -29,8 +29,27 @@ impl Endpoint {
     }
 }
 
-const ROUTES: [(&str, &str, Endpoint); 4] = [
-    ("POST", "/v1/chat/completions", Endpoint::ChatCompletions),
+const ROUTES: [(&str, &str, Endpoint); 7] = [
+    (
+        "POST",
+        "/v1/chat/completions",
+        Endpoint::Client(ClientApi::Chat),
+    ),
+    (
+        "POST",
+        "/v1/messages",
+        Endpoint::Client(ClientApi::Messages),
+    ),
+    (
+        "POST",
+        "/v1/responses",
+        Endpoint::Client(ClientApi::Responses),
+    ),
+    (
+        "POST",
+        "/v1/embeddings",
+        Endpoint::Client(ClientApi::Embeddings),
+    ),
     ("GET", "/v1/models", Endpoint::Models),
     ("GET", "/v1/status", Endpoint::Status),
     ("GET", "/health", Endpoint::Health),
@@ -182,7 +201,11 @@ mod tests {
     fn routes_methods_and_unknown_paths() {
         assert_eq!(
             endpoint("POST", "/v1/chat/completions"),
-            Ok(Endpoint::ChatCompletions)
+            Ok(Endpoint::Client(ClientApi::Chat))
+        );
+        assert_eq!(
+            endpoint("POST", "/v1/messages"),
+            Ok(Endpoint::Client(ClientApi::Messages))
         );
         assert_eq!(endpoint("get", "/v1/models"), Ok(Endpoint::Models));
         assert_eq!(endpoint("OPTIONS", "/anything"), Ok(Endpoint::Preflight));

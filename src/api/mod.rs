@@ -123,13 +123,15 @@ pub fn attempts_header(attempts: &[AttemptRecord]) -> String {
         .join(", ")
 }
 
-/// What a failed run answers: the upstream's own error when the run says to pass it
-/// on (`upstream` holds that attempt's status and body), else an OpenAI-style error
-/// naming every attempt. Every key the request used is redacted, in every form.
+/// What a failed run answers a client of `client`: the upstream's own error when
+/// the run says to pass it on (`upstream` holds that attempt's status and body, when
+/// it is in the client API's shape), else an error in the client API's shape naming
+/// every attempt. Every key the request used is redacted, in every form.
 pub fn failure_response(
     f: &RunFailure,
     upstream: Option<(u16, &str)>,
     redactor: &Redactor,
+    client: ClientApi,
 ) -> (u16, String) {
     if let (Some(_), Some((status, body))) = (f.propagate, upstream) {
         let body = redactor.redact(body);
@@ -145,7 +147,7 @@ pub fn failure_response(
         _ => "upstream_error",
     };
     let e = ApiError::new(f.http_status, kind, redactor.redact(&f.message)).code(f.code());
-    (f.http_status, e.body())
+    (f.http_status, e.body_for(client))
 }
 
 /// `Retry-After` seconds for a wait of `ms` (rounded up, at least 1).
@@ -229,4 +231,133 @@ pub fn authorized(authorization: Option<&str>, x_api_key: Option<&str>, tokens: 
         .fold(false, |ok, t| {
             constant_time_eq(given.as_bytes(), t.as_bytes()) | ok
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::failure::FailureKind;
+    use crate::run::AttemptId;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn requests_are_validated_with_precise_messages() {
+        let err = |b: &str| parse_chat_request(b.as_bytes()).unwrap_err();
+        assert!(err("").message.contains("empty"));
+        assert!(err("{")
+            .message
+            .starts_with("request body is not valid JSON"));
+        assert_eq!(err("[1]").message, "request body must be a JSON object");
+        assert_eq!(err(r#"{"messages":[{}]}"#).param.as_deref(), Some("model"));
+        assert_eq!(
+            err(r#"{"model":3,"messages":[{}]}"#).message,
+            "`model` must be a string"
+        );
+        assert_eq!(
+            err(r#"{"model":"m"}"#).message,
+            "missing required field `messages`"
+        );
+        assert_eq!(
+            err(r#"{"model":"m","messages":[]}"#).param.as_deref(),
+            Some("messages")
+        );
+        assert_eq!(
+            err(r#"{"model":"m","messages":[1]}"#).message,
+            "`messages[0]` must be an object"
+        );
+        assert_eq!(
+            err(r#"{"model":"m","messages":[{}],"stream":"yes"}"#).message,
+            "`stream` must be a boolean"
+        );
+        let big = vec![b' '; MAX_REQUEST_BYTES + 1];
+        assert_eq!(parse_chat_request(&big).unwrap_err().status, 413);
+        let ok = parse_chat_request(
+            br#"{"model":" fast ","messages":[{"role":"user","content":"hi"}],"stream":true}"#,
+        )
+        .unwrap();
+        assert_eq!((ok.model.as_str(), ok.stream), ("fast", true));
+        let e = err("{");
+        let v: Value = serde_json::from_str(&e.body()).unwrap();
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+    }
+
+    #[test]
+    fn failures_propagate_the_upstream_error_redacted_or_explain_every_attempt() {
+        let f = RunFailure {
+            kind: FailureKind::InvalidRequest,
+            message: "m".into(),
+            http_status: 400,
+            propagate: Some(AttemptId(0)),
+            after_commit: false,
+            retry_after_ms: None,
+            cause: crate::run::EndCause::Upstream,
+        };
+        let upstream = r#"{"error":{"message":"bad key sk-live-secret-value-123 here"}}"#;
+        let (s, b) = failure_response(
+            &f,
+            Some((400, upstream)),
+            &Redactor::new(["sk-live-secret-value-123"]),
+            ClientApi::Chat,
+        );
+        assert_eq!(s, 400);
+        assert!(!b.contains("secret-value") && b.contains("[redacted]"));
+        let g = RunFailure {
+            propagate: None,
+            http_status: 502,
+            kind: FailureKind::ServerError,
+            message: "all targets failed".into(),
+            ..f
+        };
+        let (s, b) = failure_response(&g, None, &Redactor::default(), ClientApi::Chat);
+        let v: Value = serde_json::from_str(&b).unwrap();
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (502, Some("server_error"))
+        );
+    }
+
+    #[test]
+    fn bearer_tokens_compare_in_constant_time() {
+        assert!(authorized(Some("Bearer abc"), None, &["x", "abc"]));
+        assert!(authorized(Some("BEARER abc"), None, &["abc"]));
+        assert!(authorized(Some("bEaReR  abc "), None, &["abc"]));
+        assert!(authorized(None, Some("abc"), &["abc"]));
+        assert!(!authorized(Some("Bearer abd"), None, &["abc"]));
+        assert!(!authorized(Some("Bearer ab"), None, &["abc"]));
+        assert!(!authorized(Some("abc"), None, &["abc"]));
+        assert!(!authorized(Some("Basic abc"), None, &["abc"]));
+        assert!(!authorized(None, None, &["abc"]));
+        assert!(!authorized(Some("Bearer "), None, &[""]));
+        // Lengths are compared in full: a prefix never matches, whatever the gap.
+        let long = "a".repeat(65_536 + 3);
+        assert!(!constant_time_eq(long.as_bytes(), &long.as_bytes()[..3]));
+        assert!(!constant_time_eq(b"abc", long.as_bytes()));
+        assert!(constant_time_eq(long.as_bytes(), long.as_bytes()));
+    }
+
+    #[test]
+    fn messages_clients_get_anthropic_shaped_errors() {
+        let e = ApiError::invalid("missing required field `max_tokens`").param("max_tokens");
+        let v: Value = serde_json::from_str(&e.body_for(ClientApi::Messages)).unwrap();
+        assert_eq!(v["type"], "error");
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+        let err = parse_request(
+            ClientApi::Messages,
+            br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.param.as_deref(), Some("max_tokens"));
+        let r = parse_request(
+            ClientApi::Embeddings,
+            br#"{"model":"m","input":"hi","stream":true}"#,
+        )
+        .unwrap_err();
+        assert_eq!(r.param.as_deref(), Some("stream"));
+        assert!(parse_request(
+            ClientApi::Responses,
+            br#"{"model":"m","input":[{"role":"user","content":"hi"}]}"#
+        )
+        .is_ok());
+    }
 }

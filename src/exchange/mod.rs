@@ -23,6 +23,7 @@
 //! What to forward to the client, when the attempt commits and how a continuation
 //! is spliced in is the session's business ([`crate::session`]).
 
+mod passthrough;
 pub mod upstream;
 
 use crate::classify::{classify, inspect_completion};
@@ -38,6 +39,20 @@ pub const MAX_ERROR_BODY: usize = 64 * 1024;
 /// A non-streaming answer larger than this is refused (a broken upstream).
 pub const MAX_ANSWER_BODY: usize = 32 * 1024 * 1024;
 
+/// How an attempt's response is read: which API's shapes it has.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub enum Wire {
+    /// OpenAI chat completions (the canonical shape).
+    #[default]
+    Chat,
+    /// OpenAI Responses: its events pass through as they are; content, completion
+    /// and failure come from their `type`s.
+    Responses,
+    /// OpenAI embeddings: a JSON body with a non-empty `data` list.
+    Embeddings,
+}
+
 /// What an exchange tells the session, in order.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -45,6 +60,8 @@ pub enum ExchangeEvent {
     /// One event of a 200 stream: its data as it came, its JSON, and whether it
     /// carries answer content (the commit rule).
     Chunk {
+        /// The event's name (`event:`), if it had one.
+        event: Option<String>,
         /// The event's data text.
         data: String,
         /// The data as JSON.
@@ -115,6 +132,7 @@ impl Timers {
 #[derive(Debug, Clone)]
 pub struct Exchange {
     plan: AttemptPlan,
+    wire: Wire,
     phase: Phase,
     timers: Timers,
     headers: Vec<(String, String)>,
@@ -128,8 +146,13 @@ pub struct Exchange {
 }
 
 impl Exchange {
-    /// An exchange for `plan`, sent at `now`.
+    /// An exchange for `plan`, sent at `now`, reading chat completions.
     pub fn new(plan: AttemptPlan, now: Timestamp) -> Exchange {
+        Exchange::with_wire(plan, now, Wire::Chat)
+    }
+
+    /// An exchange for `plan`, sent at `now`, reading `wire`'s shapes.
+    pub fn with_wire(plan: AttemptPlan, now: Timestamp, wire: Wire) -> Exchange {
         let timers = Timers {
             response: Some(now.saturating_add(plan.header_timeout_ms.max(1))),
             ..Timers::default()
@@ -137,6 +160,7 @@ impl Exchange {
         Exchange {
             inspector: StreamInspector::new(plan.dialect),
             plan,
+            wire,
             phase: Phase::Head,
             timers,
             headers: Vec::new(),
@@ -263,6 +287,9 @@ impl Exchange {
     }
 
     fn stream_event(&mut self, now: Timestamp, ev: crate::sse::SseEvent) {
+        if self.wire == Wire::Responses {
+            return self.responses_event(now, ev);
+        }
         let read = self.inspector.read(&ev, now);
         match read.verdict {
             ChunkVerdict::Content | ChunkVerdict::Empty => {
@@ -273,6 +300,7 @@ impl Exchange {
                     self.timers.idle = Some(now.saturating_add(self.plan.idle_timeout_ms.max(1)));
                 }
                 self.events.push_back(ExchangeEvent::Chunk {
+                    event: ev.event,
                     data: ev.data,
                     value: read.value.unwrap_or(Value::Null),
                     content,
@@ -297,6 +325,56 @@ impl Exchange {
         }
     }
 
+    fn first_content(&mut self, now: Timestamp) {
+        if self.first_content_at.is_none() {
+            self.first_content_at = Some(now);
+            self.timers.first_token = None;
+            self.timers.idle = Some(now.saturating_add(self.plan.idle_timeout_ms.max(1)));
+        }
+    }
+
+    /// One event of a Responses stream: passed on as it is.
+    fn responses_event(&mut self, now: Timestamp, ev: crate::sse::SseEvent) {
+        let value: Value = match serde_json::from_str(ev.data.trim()) {
+            Ok(v @ Value::Object(_)) => v,
+            _ => {
+                self.dropped += 1;
+                let why = "stream event is not a JSON object".to_string();
+                self.events.push_back(ExchangeEvent::Dropped { why });
+                return;
+            }
+        };
+        match passthrough::responses_event(&value) {
+            passthrough::Event::Failed => {
+                let data = ev.data;
+                self.fail(now, Outcome::StreamError { data }, None);
+            }
+            kind => {
+                let content = kind == passthrough::Event::Content;
+                if content {
+                    self.first_content(now);
+                }
+                let complete = kind == passthrough::Event::Complete;
+                self.events.push_back(ExchangeEvent::Chunk {
+                    event: ev.event,
+                    data: ev.data,
+                    value,
+                    content: content || (complete && self.first_content_at.is_some()),
+                });
+                if complete {
+                    if self.first_content_at.is_none() {
+                        // A completed response with no output at all: the first
+                        // event that counts is the completion itself.
+                        self.first_content(now);
+                    }
+                    self.phase = Phase::Ended;
+                    self.events
+                        .push_back(ExchangeEvent::Complete { saw_done: true });
+                }
+            }
+        }
+    }
+
     /// The body ended (the response is complete as far as the network goes).
     pub fn handle_end(&mut self, now: Timestamp) {
         match self.phase {
@@ -312,7 +390,14 @@ impl Exchange {
                     self.fail(now, outcome, Some((status, body)));
                     return;
                 }
-                match inspect_completion(self.plan.dialect, &body, now) {
+                let verdict = match self.wire {
+                    Wire::Chat => inspect_completion(self.plan.dialect, &body, now),
+                    Wire::Responses => passthrough::inspect_response(self.plan.dialect, &body, now),
+                    Wire::Embeddings => {
+                        passthrough::inspect_embeddings(self.plan.dialect, &body, now)
+                    }
+                };
+                match verdict {
                     None => {
                         self.phase = Phase::Ended;
                         self.events.push_back(ExchangeEvent::Answer {

@@ -3,8 +3,10 @@
 //! The request never holds a key's value: it names the key and says how it is
 //! sent ([`KeyUse`]); the host, which holds the secrets, adds the header.
 
-use crate::api::ChatRequest;
-use crate::provider::Dialect;
+use crate::api::{ClientApi, ClientRequest};
+use crate::config::Target;
+use crate::dialect::Untranslatable;
+use crate::provider::{Dialect, ProviderApi};
 use crate::run::{AttemptId, AttemptPlan, Continuation};
 use serde_json::{json, Value};
 
@@ -69,40 +71,129 @@ pub struct UpstreamRequest {
     pub stream: bool,
 }
 
-/// Addresses `plan`'s target with the client's request: the model is replaced by
-/// the target's concrete model; everything else goes as the client sent it. A
-/// continuation attempt adds the text the client already has: as a trailing
-/// assistant message (prefill, with the dialect's own flag where it has one), or
-/// not at all (a fresh attempt, whose answer must begin with that text).
-pub fn upstream_request(plan: &AttemptPlan, req: &ChatRequest, sent: &str) -> UpstreamRequest {
+/// Whether a target (its dialect and API) can serve a request of `api` at all;
+/// `Err` says why not. (A request may still use a parameter the target's API
+/// cannot express: [`upstream_request`] says so.)
+pub fn serves(dialect: Dialect, target_api: ProviderApi, api: ClientApi) -> Result<(), String> {
+    let native = target_api == ProviderApi::Native && dialect.has_native_api();
+    match api {
+        ClientApi::Chat | ClientApi::Messages => Ok(()),
+        ClientApi::Responses if native => Err(format!(
+            "its API ({dialect} native) cannot serve the Responses API: only OpenAI-compatible targets can"
+        )),
+        ClientApi::Embeddings if native => Err(format!(
+            "its API ({dialect} native) cannot serve embeddings: use its OpenAI-compatible endpoint"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A client request translated for one target, once (retries and continuations
+/// reuse it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prepared {
+    /// The body for the target's API, with its concrete model.
+    pub body: serde_json::Map<String, Value>,
+    /// Which endpoint of the target's API.
+    pub endpoint: Endpoint,
+}
+
+/// The upstream endpoint a prepared request goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Endpoint {
+    /// `…/chat/completions`.
+    ChatCompletions,
+    /// `…/responses`.
+    Responses,
+    /// `…/embeddings`.
+    Embeddings,
+}
+
+impl Endpoint {
+    fn path(self) -> &'static str {
+        match self {
+            Endpoint::ChatCompletions => "chat/completions",
+            Endpoint::Responses => "responses",
+            Endpoint::Embeddings => "embeddings",
+        }
+    }
+
+    /// How its answers are read.
+    pub fn wire(self) -> super::Wire {
+        match self {
+            Endpoint::ChatCompletions => super::Wire::Chat,
+            Endpoint::Responses => super::Wire::Responses,
+            Endpoint::Embeddings => super::Wire::Embeddings,
+        }
+    }
+}
+
+/// Translates `req` for `target` (its dialect and API), or says why it cannot go
+/// there.
+pub fn prepare(req: &ClientRequest, target: &Target) -> Result<Prepared, Untranslatable> {
+    serves(target.dialect, target.api, req.api).map_err(|m| Untranslatable {
+        param: None,
+        message: m,
+    })?;
+    let endpoint = match req.api {
+        ClientApi::Responses => Endpoint::Responses,
+        ClientApi::Embeddings => Endpoint::Embeddings,
+        _ => Endpoint::ChatCompletions,
+    };
     let mut body = req.body.clone();
-    let (url, key_header) = match plan.dialect {
+    if target.dialect == Dialect::Azure && endpoint != Endpoint::Responses {
+        body.remove("model");
+    } else {
+        body.insert("model".into(), Value::String(target.model.clone()));
+    }
+    Ok(Prepared { body, endpoint })
+}
+
+fn openai_url(plan: &AttemptPlan, endpoint: Endpoint) -> (String, KeyHeader) {
+    let path = endpoint.path();
+    match plan.dialect {
         Dialect::Azure => {
-            body.remove("model");
             let version = plan.api_version.as_deref().unwrap_or("2024-10-21");
-            (
-                format!(
-                    "{}/deployments/{}/chat/completions?api-version={version}",
+            let url = match endpoint {
+                Endpoint::Responses => format!("{}/responses?api-version={version}", plan.base_url),
+                _ => format!(
+                    "{}/deployments/{}/{path}?api-version={version}",
                     plan.base_url, plan.model
                 ),
-                KeyHeader::ApiKey,
-            )
+            };
+            (url, KeyHeader::ApiKey)
         }
-        _ => {
-            body.insert("model".into(), Value::String(plan.model.clone()));
-            (
-                format!("{}/chat/completions", plan.base_url),
-                KeyHeader::Bearer,
-            )
-        }
-    };
+        _ => (format!("{}/{path}", plan.base_url), KeyHeader::Bearer),
+    }
+}
+
+/// The request of `plan`'s attempt, from the prepared body. A continuation
+/// attempt adds the text the client already has: as a trailing assistant message
+/// (prefill, with the dialect's own flag where it has one), or not at all (a
+/// fresh attempt, whose answer must begin with that text).
+pub fn upstream_request(plan: &AttemptPlan, prepared: &Prepared, sent: &str) -> UpstreamRequest {
+    let mut body = prepared.body.clone();
     if plan.continuation == Some(Continuation::Prefill) {
         add_prefill(plan.dialect, &mut body, sent);
     }
+    let (url, key_header) = openai_url(plan, prepared.endpoint);
+    request(plan, url, key_header, Vec::new(), body)
+}
+
+/// The request with the common headers.
+fn request(
+    plan: &AttemptPlan,
+    url: String,
+    key_header: KeyHeader,
+    extra_headers: Vec<(String, String)>,
+    body: serde_json::Map<String, Value>,
+) -> UpstreamRequest {
     let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
     if plan.stream {
         headers.push(("accept".into(), "text/event-stream".into()));
     }
+    headers.extend(extra_headers);
     UpstreamRequest {
         attempt: plan.attempt,
         method: "POST",
@@ -143,6 +234,19 @@ mod tests {
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
+    fn target(dialect: Dialect) -> Target {
+        let config = crate::config::Config::from_json(&format!(
+            r#"{{"providers": [{{"name": "p", "dialect": "{dialect}", "base_url": "https://h.test/v1", "keys": ["K"], "api_version": "2024-10-21"}}],
+                "chains": [{{"name": "c", "targets": [{{"provider": "p", "model": "real-model"}}]}}]}}"#
+        ))
+        .unwrap();
+        config.chains[0].targets[0].clone()
+    }
+
+    fn send(p: &AttemptPlan, req: &ClientRequest, sent: &str) -> UpstreamRequest {
+        upstream_request(p, &prepare(req, &target(p.dialect)).unwrap(), sent)
+    }
+
     fn plan(dialect: Dialect) -> AttemptPlan {
         AttemptPlan {
             attempt: AttemptId(0),
@@ -169,7 +273,7 @@ mod tests {
             br#"{"model":"chain","messages":[{"role":"user","content":"hi"}],"temperature":0.2}"#,
         )
         .unwrap();
-        let u = upstream_request(&plan(Dialect::OpenAi), &req, "");
+        let u = send(&plan(Dialect::OpenAi), &req, "");
         assert_eq!(u.url, "https://h.test/v1/chat/completions");
         assert_eq!(u.key.as_ref().unwrap().header, KeyHeader::Bearer);
         assert_eq!(
@@ -182,7 +286,7 @@ mod tests {
             (Some("real-model"), Some(0.2))
         );
         assert!(!u.body.contains("sk-"), "no key value in the request");
-        let a = upstream_request(&plan(Dialect::Azure), &req, "");
+        let a = send(&plan(Dialect::Azure), &req, "");
         assert_eq!(
             a.url,
             "https://h.test/v1/deployments/real-model/chat/completions?api-version=2024-10-21"
@@ -201,21 +305,20 @@ mod tests {
                 .unwrap();
         let mut p = plan(Dialect::OpenRouter);
         p.continuation = Some(Continuation::Prefill);
-        let body: Value =
-            serde_json::from_str(&upstream_request(&p, &req, "Once upon").body).unwrap();
+        let body: Value = serde_json::from_str(&send(&p, &req, "Once upon").body).unwrap();
         assert_eq!(
             body["messages"][1],
             json!({"role": "assistant", "content": "Once upon"})
         );
         p.dialect = Dialect::Mistral;
-        let body: Value = serde_json::from_str(&upstream_request(&p, &req, "Once").body).unwrap();
+        let body: Value = serde_json::from_str(&send(&p, &req, "Once").body).unwrap();
         assert_eq!(body["messages"][1]["prefix"], json!(true));
         p.dialect = Dialect::Vllm;
-        let body: Value = serde_json::from_str(&upstream_request(&p, &req, "Once").body).unwrap();
+        let body: Value = serde_json::from_str(&send(&p, &req, "Once").body).unwrap();
         assert_eq!(body["continue_final_message"], json!(true));
         assert_eq!(body["add_generation_prompt"], json!(false));
         p.continuation = Some(Continuation::Fresh);
-        let body: Value = serde_json::from_str(&upstream_request(&p, &req, "Once").body).unwrap();
+        let body: Value = serde_json::from_str(&send(&p, &req, "Once").body).unwrap();
         assert_eq!(
             body["messages"].as_array().unwrap().len(),
             1,

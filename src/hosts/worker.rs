@@ -29,7 +29,7 @@
 
 use super::fetch::{self, Next, Pump};
 use crate::api::edge::{self, Endpoint, LogLevel};
-use crate::api::{self, ApiError};
+use crate::api::{self, ApiError, ClientApi};
 use crate::config::Config;
 use crate::cooldown::{CooldownTable, Snapshot};
 use crate::redact::redact;
@@ -197,7 +197,7 @@ async fn serve(mut req: Request, env: &Env, ctx: Rc<Context>) -> worker::Result<
                 with_isolate(|i| api::status_body(&i.table, t).to_string()).unwrap_or_default();
             json_response(200, body)
         }
-        Endpoint::ChatCompletions => {
+        Endpoint::Client(client) => {
             // Refuse an oversized body before reading it.
             let declared = req
                 .headers()
@@ -206,10 +206,10 @@ async fn serve(mut req: Request, env: &Env, ctx: Rc<Context>) -> worker::Result<
                 .flatten()
                 .and_then(|v| v.trim().parse::<usize>().ok());
             if let Some(n) = declared.filter(|n| *n > api::MAX_REQUEST_BYTES) {
-                return error_response(&api::body_too_large(n));
+                return api_error(&api::body_too_large(n), client);
             }
             let body = req.bytes().await?;
-            chat(&body, env, ctx).await
+            serve_api(client, &body, env, ctx).await
         }
     }
 }
@@ -334,18 +334,28 @@ impl fetch::Host for WorkerHost {
     }
 }
 
-async fn chat(body: &[u8], env: &Env, ctx: Rc<Context>) -> worker::Result<Response> {
+/// An error in the shape of the client's API.
+fn api_error(e: &ApiError, client: ClientApi) -> worker::Result<Response> {
+    json_response(e.status, e.body_for(client))
+}
+
+async fn serve_api(
+    client: ClientApi,
+    body: &[u8],
+    env: &Env,
+    ctx: Rc<Context>,
+) -> worker::Result<Response> {
     let config = match load_config(env) {
         Ok(c) => c,
-        Err(e) => return error_response(&e),
+        Err(e) => return api_error(&e, client),
     };
-    let req = match api::parse_chat_request(body) {
+    let req = match api::parse_request(client, body) {
         Ok(r) => r,
-        Err(e) => return error_response(&e),
+        Err(e) => return api_error(&e, client),
     };
     let route = match config.route(&req.model) {
         Ok(r) => r,
-        Err(e) => return error_response(&api::route_error(&e)),
+        Err(e) => return api_error(&api::route_error(&e), client),
     };
     sync_from_kv(env, false).await;
     let run_id = with_isolate(|i| {

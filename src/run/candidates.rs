@@ -23,6 +23,8 @@ struct TargetState {
     keys: Vec<KeyState>,
     /// It answered a prefill continuation with a request error: ask it afresh.
     prefill_rejected: bool,
+    /// Its API cannot serve this request (why).
+    unsupported: Option<String>,
 }
 
 /// After a context-length failure, only targets declaring a larger window may go.
@@ -56,6 +58,7 @@ impl Candidates {
                     out: false,
                     keys: vec![KeyState::default(); t.keys.len().max(1)],
                     prefill_rejected: false,
+                    unsupported: None,
                 })
                 .collect(),
             floor: ContextFloor::Any,
@@ -71,6 +74,11 @@ impl Candidates {
         target: usize,
         continuing: bool,
     ) -> Result<(), SkipReason> {
+        if let Some(message) = &self.targets[target].unsupported {
+            return Err(SkipReason::Unsupported {
+                message: message.clone(),
+            });
+        }
         if self.targets[target].out {
             return Err(SkipReason::AlreadyFailed);
         }
@@ -91,6 +99,16 @@ impl Candidates {
 
     pub(super) fn is_out(&self, target: usize) -> bool {
         self.targets[target].out
+    }
+
+    pub(super) fn set_unsupported(&mut self, target: usize, why: String) {
+        if let Some(t) = self.targets.get_mut(target) {
+            t.unsupported = Some(why);
+        }
+    }
+
+    pub(super) fn unsupported(&self, target: usize) -> Option<&str> {
+        self.targets[target].unsupported.as_deref()
     }
 
     /// The key choices of `target` still open, in order (`None` for a keyless one).

@@ -154,6 +154,19 @@ impl FallbackRun {
         self.committed
     }
 
+    /// Target `target` cannot serve this request (`why` says so in the trace and in
+    /// the error if no target can): call before the first `poll_action`.
+    pub fn exclude_target(&mut self, target: usize, why: impl Into<String>) {
+        self.candidates.set_unsupported(target, why.into());
+    }
+
+    /// Why each excluded target cannot serve this request.
+    pub fn exclusions(&self) -> Vec<(usize, &str)> {
+        (0..self.chain.targets.len())
+            .filter_map(|t| self.candidates.unsupported(t).map(|w| (t, w)))
+            .collect()
+    }
+
     /// What the client already has cannot be finished by another target (tool-call
     /// deltas, several choices): a failure after the commit ends the stream.
     pub fn forbid_continuation(&mut self) {

@@ -24,6 +24,12 @@ pub enum SkipReason {
     ContextWindow,
     /// It cannot take over a broken stream (`continuation: "off"`).
     CannotContinue,
+    /// Its API cannot serve this request (a Responses request to an Anthropic
+    /// target, a parameter its API lacks, a stored response on another provider).
+    Unsupported {
+        /// Why.
+        message: String,
+    },
     /// One of its scopes is open (cooling down).
     CoolingDown {
         /// The scope.
@@ -61,6 +67,7 @@ impl fmt::Display for SkipReason {
             SkipReason::CannotContinue => {
                 f.write_str("it cannot finish an answer another target started")
             }
+            SkipReason::Unsupported { message } => f.write_str(message),
             SkipReason::CoolingDown { scope, until } => {
                 write!(f, "{} cooling down until {until}", scope.as_str())
             }

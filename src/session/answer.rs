@@ -1,7 +1,7 @@
 //! How the session answers the client once the run ended.
 
 use super::{ClientEvent, ClientHead, ClientResponse, Output, Session};
-use crate::api;
+use crate::api::{self, ClientApi};
 use crate::failure::FailureKind;
 use crate::run::{AttemptPlan, EndCause, RunFailure, RunResult};
 use crate::time::Timestamp;
@@ -57,7 +57,9 @@ impl Session {
                     self.out
                         .push_back(Output::StreamEvent(ClientEvent::Comment(comment)));
                 }
-                self.out.push_back(Output::StreamEvent(ClientEvent::Done));
+                if self.request.api == ClientApi::Chat {
+                    self.out.push_back(Output::StreamEvent(ClientEvent::Done));
+                }
             }
             RunResult::Success { .. } => match self.answer.take() {
                 Some((plan, body)) => {
@@ -85,7 +87,9 @@ impl Session {
             },
             RunResult::Failed(f) if self.stream.started => {
                 let message = self.redactor.redact(&f.message);
+                let api = self.request.api;
                 self.out.push_back(Output::StreamEvent(ClientEvent::Error {
+                    api,
                     kind: f.kind,
                     code: f.code(),
                     message,
@@ -102,7 +106,8 @@ impl Session {
             .as_ref()
             .filter(|(id, _, _)| Some(*id) == f.propagate)
             .map(|(_, status, body)| (*status, body.as_str()));
-        let (status, body) = api::failure_response(f, upstream, &self.redactor);
+        let upstream = upstream.filter(|_| self.upstream_error_in_client_shape);
+        let (status, body) = api::failure_response(f, upstream, &self.redactor, self.request.api);
         let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
         headers.extend(self.trace_headers(None));
         if let Some(ms) = f.retry_after_ms {

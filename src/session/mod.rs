@@ -57,9 +57,10 @@ pub use output::{ClientEvent, ClientHead, ClientResponse, Output};
 pub use splice::{Diverged, Splicer, MAX_OVERLAP, MIN_LOOSE_OVERLAP};
 
 use crate::api::ChatRequest;
+use crate::api::ClientApi;
 use crate::config::Route;
 use crate::cooldown::CooldownTable;
-use crate::exchange::upstream::upstream_request;
+use crate::exchange::upstream::{prepare, upstream_request, Prepared};
 use crate::exchange::{Exchange, ExchangeEvent};
 use crate::failure::{Classification, FailureKind, Scope, TransportFailure};
 use crate::redact::Redactor;
@@ -91,6 +92,11 @@ pub struct Session {
     answer: Option<(AttemptPlan, String)>,
     /// The attempt whose time to first token was recorded last.
     first_token_noted: Option<AttemptId>,
+    /// The last upstream error's body is in the client API's shape (it can be
+    /// passed on as it came).
+    upstream_error_in_client_shape: bool,
+    /// The request translated for each target (`None`: the target cannot take it).
+    prepared: Vec<Option<Prepared>>,
     done: bool,
 }
 
@@ -99,8 +105,43 @@ impl Session {
     pub fn new(route: Route, request: ChatRequest, options: RunOptions) -> Session {
         let mut run = FallbackRun::new(route, options);
         let n = request.body.get("n").and_then(Value::as_u64).unwrap_or(1);
-        if n > 1 {
+        // Only chat streams (and Messages, through them) are continued.
+        if n > 1 || !matches!(request.api, ClientApi::Chat | ClientApi::Messages) {
             run.forbid_continuation();
+        }
+        // A stored response lives on one provider: it cannot fail over.
+        let stored = request.api == ClientApi::Responses
+            && request
+                .body
+                .get("previous_response_id")
+                .is_some_and(|v| !v.is_null());
+        let first = run.chain().targets.first().map(|t| t.provider.clone());
+        let mut prepared = Vec::new();
+        let mut why = Vec::new();
+        for t in run.chain().targets.iter() {
+            if stored && Some(&t.provider) != first.as_ref() {
+                why.push(Some(format!(
+                    "`previous_response_id` ties this request to provider `{}`: a stored response cannot fail over to another provider",
+                    first.as_deref().unwrap_or("")
+                )));
+                prepared.push(None);
+                continue;
+            }
+            match prepare(&request, t) {
+                Ok(p) => {
+                    prepared.push(Some(p));
+                    why.push(None);
+                }
+                Err(u) => {
+                    prepared.push(None);
+                    why.push(Some(format!("{}/{}: {u}", t.provider, t.model)));
+                }
+            }
+        }
+        for (t, w) in why.into_iter().enumerate() {
+            if let Some(w) = w {
+                run.exclude_target(t, w);
+            }
         }
         Session {
             run,
@@ -114,6 +155,8 @@ impl Session {
             upstream_error: None,
             answer: None,
             first_token_noted: None,
+            prepared,
+            upstream_error_in_client_shape: false,
             done: false,
         }
     }
@@ -321,7 +364,7 @@ impl Session {
             self.wake_at = None;
             // Nothing in flight (or the deadline passed): the run decides.
             match self.run.poll_action(now, table) {
-                Action::Send(plan) => self.start(now, plan),
+                Action::Send(plan) => self.start(now, table, plan),
                 Action::Wait { until } => {
                     self.wake_at = Some(until);
                     return;
@@ -334,17 +377,29 @@ impl Session {
         }
     }
 
-    fn start(&mut self, now: Timestamp, plan: AttemptPlan) {
+    fn start(&mut self, now: Timestamp, table: &mut CooldownTable, plan: AttemptPlan) {
         if let Some(old) = self.exchange.take() {
             // The run moved on (its deadline): the old request is abandoned.
             self.out.push_back(Output::Abort(old.plan().attempt));
         }
         self.stream.held.clear();
+        self.stream.held_native.clear();
         self.stream.splice = plan
             .continuation
             .map(|mode| Splicer::new(&self.stream.text, mode));
-        let req = upstream_request(&plan, &self.request, &self.stream.text);
-        self.exchange = Some(Exchange::new(plan, now));
+        // Every target the run picks was prepared (the others are excluded).
+        let Some(prepared) = self.prepared.get(plan.target).and_then(Option::as_ref) else {
+            let c = Classification::observed(
+                FailureKind::InvalidRequest,
+                Scope::Request,
+                "the request cannot be sent to this target",
+            );
+            self.report(now, table, plan.attempt, AttemptOutcome::Classified(c));
+            return;
+        };
+        let req = upstream_request(&plan, prepared, &self.stream.text);
+        let wire = prepared.endpoint.wire();
+        self.exchange = Some(Exchange::with_wire(plan, now, wire));
         self.out.push_back(Output::Send(req));
     }
 
@@ -354,10 +409,15 @@ impl Session {
         };
         match ev {
             ExchangeEvent::Chunk {
+                event,
                 data,
                 value,
                 content,
             } => {
+                if self.request.api == ClientApi::Responses {
+                    let event = crate::sse::SseEvent { event, data };
+                    return self.native_event(now, table, &plan, event, content);
+                }
                 if content {
                     self.note_first_token(now, table);
                 }
@@ -392,6 +452,15 @@ impl Session {
                 classification.reason = self.redactor.redact(&classification.reason);
                 if let Some((status, body)) = upstream {
                     self.upstream_error = Some((plan.attempt, status, self.redactor.redact(&body)));
+                    let target = &self.run.chain().targets[plan.target];
+                    let native = target.api == crate::provider::ProviderApi::Native
+                        && target.dialect.has_native_api();
+                    self.upstream_error_in_client_shape = match self.request.api {
+                        ClientApi::Messages => {
+                            native && target.dialect == crate::provider::Dialect::Anthropic
+                        }
+                        _ => !native,
+                    };
                 }
                 self.exchange = None;
                 self.stream.held.clear();

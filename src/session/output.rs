@@ -1,9 +1,11 @@
 //! What a session asks of its host, and what the client receives.
 
-use crate::api;
+use crate::api::{self, ClientApi};
 use crate::exchange::upstream::UpstreamRequest;
 use crate::failure::FailureKind;
 use crate::run::{AttemptId, RunFailure};
+use crate::sse::SseEvent;
+use serde_json::json;
 
 /// What the host must do next.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,11 +54,14 @@ pub struct ClientHead {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ClientEvent {
-    /// A chunk object, as JSON text.
+    /// A chunk object, as JSON text (`data: …`).
     Data(String),
+    /// An event in the client API's own shape (`event:` and `data:`), as it came
+    /// from an upstream of the same API or as the session encoded it.
+    Native(SseEvent),
     /// An SSE comment (clients ignore it; people and tools can read it).
     Comment(String),
-    /// The answer is complete (`[DONE]`).
+    /// The answer is complete (`[DONE]`; only chat-completions streams have it).
     Done,
     /// The stream failed and nothing could finish it: the end, never followed by
     /// `Done`.
@@ -67,17 +72,40 @@ pub enum ClientEvent {
         code: &'static str,
         /// What happened (keys redacted).
         message: String,
+        /// The client's API (the error event's shape).
+        api: ClientApi,
     },
 }
 
 impl ClientEvent {
-    /// The event as SSE text for an OpenAI chat-completions client.
+    /// The event as SSE text, in the client API's shape.
     pub fn to_sse(&self) -> String {
         match self {
             ClientEvent::Data(data) => format!("data: {data}\n\n"),
+            ClientEvent::Native(ev) => ev.to_sse(),
             ClientEvent::Comment(text) => format!(": {text}\n\n"),
             ClientEvent::Done => api::DONE_EVENT.to_string(),
-            ClientEvent::Error { code, message, .. } => api::stream_error_event(code, message),
+            ClientEvent::Error {
+                kind,
+                code,
+                message,
+                api,
+            } => match api {
+                ClientApi::Messages => SseEvent {
+                    event: Some("error".into()),
+                    data: json!({"type": "error", "error": {
+                        "type": api::anthropic_error_type(kind.client_status()), "message": message}})
+                    .to_string(),
+                }
+                .to_sse(),
+                ClientApi::Responses => SseEvent {
+                    event: Some("error".into()),
+                    data: json!({"type": "error", "code": code, "message": message, "param": null})
+                        .to_string(),
+                }
+                .to_sse(),
+                _ => api::stream_error_event(code, message),
+            },
         }
     }
 }

@@ -6,6 +6,7 @@ use super::splice::{Diverged, Splicer};
 use super::{ClientEvent, Output, Session};
 use crate::cooldown::CooldownTable;
 use crate::run::{AttemptId, AttemptOutcome, AttemptPlan, Continuation};
+use crate::sse::SseEvent;
 use crate::time::Timestamp;
 use serde_json::{json, Value};
 
@@ -27,6 +28,8 @@ pub(super) struct Stream {
     pub(super) started: bool,
     /// Events of the current attempt held back until its first content.
     pub(super) held: Vec<String>,
+    /// The same, for native events (an API passed through).
+    pub(super) held_native: Vec<SseEvent>,
     /// The answer's text so far (first choice).
     pub(super) text: String,
     pub(super) parts: Vec<Part>,
@@ -39,6 +42,38 @@ pub(super) struct Stream {
 }
 
 impl Session {
+    /// An event of an upstream whose API is the client's (a Responses stream):
+    /// held until the attempt's first content, then passed on as it came.
+    pub(super) fn native_event(
+        &mut self,
+        now: Timestamp,
+        table: &mut CooldownTable,
+        plan: &AttemptPlan,
+        event: SseEvent,
+        content: bool,
+    ) {
+        if content {
+            self.note_first_token(now, table);
+        }
+        if !self.stream.started {
+            if !content {
+                self.stream.held_native.push(event);
+                return;
+            }
+            self.report(now, table, plan.attempt, AttemptOutcome::Committed);
+            self.stream.started = true;
+            self.out
+                .push_back(Output::StreamStart(self.stream_head(plan)));
+            for held in std::mem::take(&mut self.stream.held_native) {
+                self.out
+                    .push_back(Output::StreamEvent(ClientEvent::Native(held)));
+            }
+        }
+        self.part(plan);
+        self.out
+            .push_back(Output::StreamEvent(ClientEvent::Native(event)));
+    }
+
     /// Records the attempt's time to first token (for its adaptive bound).
     pub(super) fn note_first_token(&mut self, now: Timestamp, table: &mut CooldownTable) {
         let Some(e) = self.exchange.as_ref() else {
