@@ -517,3 +517,89 @@ export function checkExpect(out, expect, what) {
     assert.equal(out.trace.filter((e) => e.event === 'skip').length, expect.skips, `${what}: expect.skips`);
   }
 }
+
+// --- sessions: src/sim.rs on top of the component's `session` export ---------------
+
+/**
+ * Drives a `session` resource with a fake clock, like src/sim.rs: each `send` is
+ * answered by `upstream(request, now)` with timed wire events `[delayMs, event]`
+ * (`{head: [status, headers]}`, `{body: text | Uint8Array}`, `{end: true}`,
+ * `{error: '<transport-failure>'}`), the clock jumps to the next wire event or
+ * `next-timeout`, and what the client gets is collected. `keys` maps key names
+ * to values (a missing one is reported with `handle-missing-key`).
+ */
+export function simulateSession(session, start, upstream, { keys = {}, until } = {}) {
+  let now = start;
+  const got = { response: undefined, head: undefined, events: [], sent: [], aborted: [], doneAt: undefined, outputs: [] };
+  const pending = new Map(); // attempt -> [[at, event], …]
+  const drain = () => {
+    for (let out; (out = session.pollOutput(now)) !== undefined; ) {
+      got.outputs.push(out);
+      switch (out.tag) {
+        case 'send': {
+          const req = out.val;
+          got.sent.push({ at: now, req });
+          if (req.key !== undefined) {
+            if (!(req.key.name in keys)) {
+              session.handleMissingKey(now, req.attempt);
+              break;
+            }
+            session.addSecret(keys[req.key.name]);
+          }
+          let at = now;
+          pending.set(req.attempt, upstream(req, now).map(([d, ev]) => [(at += BigInt(d)), ev]));
+          break;
+        }
+        case 'abort':
+          pending.delete(out.val);
+          got.aborted.push(out.val);
+          break;
+        case 'respond':
+          got.response = out.val;
+          break;
+        case 'stream-start':
+          got.head = out.val;
+          break;
+        case 'stream-event':
+          got.events.push(out.val);
+          break;
+        case 'done':
+          got.doneAt = now;
+          break;
+        default:
+          throw new Error(`unexpected output ${out.tag}`);
+      }
+    }
+  };
+  drain();
+  for (let i = 0; i < MAX_STEPS && got.doneAt === undefined; i++) {
+    let wire;
+    for (const [attempt, evs] of pending) if (evs.length && (!wire || evs[0][0] < wire[0])) wire = [evs[0][0], attempt];
+    const timer = session.nextTimeout();
+    const next = [wire?.[0], timer].filter((t) => t !== undefined).sort((a, b) => (a < b ? -1 : 1))[0];
+    if (next === undefined || (until !== undefined && next > until)) break;
+    now = now > next ? now : next;
+    if (wire && (timer === undefined || wire[0] <= timer)) {
+      const [, ev] = pending.get(wire[1]).shift();
+      const a = wire[1];
+      if ('head' in ev) session.handleHead(now, a, ev.head[0], ev.head[1] ?? []);
+      else if ('body' in ev) session.handleBody(now, a, typeof ev.body === 'string' ? new TextEncoder().encode(ev.body) : ev.body);
+      else if ('end' in ev) session.handleEnd(now, a);
+      else session.handleError(now, a, { tag: ev.error });
+      if (pending.get(a)?.length === 0) pending.delete(a);
+    } else {
+      session.handleTimeout(now);
+    }
+    drain();
+  }
+  got.now = now;
+  got.sse = got.events.map((e) => e.sse).join('');
+  return got;
+}
+
+/** An OpenAI chat.completion.chunk's SSE event with `content` (or the finish chunk). */
+export function sseChunk(content, finish) {
+  const delta = content === undefined ? {} : { content };
+  const chunk = { id: 'chatcmpl-1', object: 'chat.completion.chunk', model: 'm', choices: [{ index: 0, delta, finish_reason: finish ?? null }] };
+  return `data: ${JSON.stringify(chunk)}\n\n`;
+}

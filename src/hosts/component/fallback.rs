@@ -4,6 +4,7 @@
 
 use super::bindings::exports::llm_failover::core::{classifier, cooldowns, fallback as wf};
 use super::convert::*;
+use super::trace::{event_to_wit, record_to_wit};
 use super::{config_error, error, route_error, run_error, unsupported, wit, Component};
 use crate::classify;
 use crate::config::Config;
@@ -105,11 +106,7 @@ impl wf::GuestGateway for Gateway {
         self.config.model_names()
     }
 
-    fn start(
-        &self,
-        model: String,
-        options: wf::RunOptions,
-    ) -> Result<wf::FallbackRun, wit::Error> {
+    fn start(&self, model: String, options: wf::RunOptions) -> Result<wf::FallbackRun, wit::Error> {
         let options = options_from_wit(options);
         Run::start(&self.config, self.table.clone(), &model, options)
     }

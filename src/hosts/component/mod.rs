@@ -8,6 +8,7 @@
 //! `error` values.
 //!
 //! - [`convert`]: the shared types, both ways (`types`, `fallback`'s records);
+//! - [`trace`]: the decision trace and the attempt records;
 //! - [`fallback`]: the `classifier`, `cooldowns` and `fallback` exports;
 //! - [`session`]: the `session` export over [`crate::session::Session`].
 //!
@@ -18,6 +19,7 @@
 mod convert;
 mod fallback;
 mod session;
+mod trace;
 
 use crate::api::ApiError;
 use crate::config::{ConfigError, RouteError};

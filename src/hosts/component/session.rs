@@ -4,10 +4,9 @@
 #![allow(unreachable_patterns)] // See the module above: the `other(name)` arms.
 
 use super::bindings::exports::llm_failover::core::{fallback as wf, session as ws};
-use super::convert::{
-    failure_to_wit, kind_to_wit, list, record_to_wit, result_to_wit, transport_from_wit,
-};
+use super::convert::{failure_to_wit, kind_to_wit, list, result_to_wit, transport_from_wit};
 use super::fallback::{Gateway, SharedTable};
+use super::trace::{event_to_wit, record_to_wit};
 use super::{bad_request, case_name, wit, Component};
 use crate::api;
 use crate::cooldown::CooldownTable;
@@ -169,7 +168,7 @@ impl ws::GuestSession for ClientSession {
     }
 
     fn trace(&self) -> Vec<wf::TraceEvent> {
-        list(self.session.borrow().run().trace(), super::convert::event_to_wit)
+        list(self.session.borrow().run().trace(), event_to_wit)
     }
 
     fn attempts(&self) -> Vec<wf::AttemptRecord> {
