@@ -21,6 +21,11 @@ pub(super) struct Context<'a> {
     pub last: Option<&'a (AttemptId, Classification)>,
     /// The client's stream has started.
     pub committed: bool,
+    /// Why each target that cannot serve this request cannot; `all_unsupported`:
+    /// that is every target.
+    pub unsupported: Vec<&'a str>,
+    /// No target of the chain can serve this request.
+    pub all_unsupported: bool,
 }
 
 /// Why nothing more is tried.
@@ -105,6 +110,21 @@ pub(super) fn failure(cx: &Context<'_>, why: Why) -> RunFailure {
                 cx.chain
             ),
             http_status: 504,
+            propagate: None,
+            after_commit: false,
+            retry_after_ms: None,
+        };
+    }
+    if cx.all_unsupported && cx.attempts.is_empty() {
+        return RunFailure {
+            kind: FailureKind::InvalidRequest,
+            cause: EndCause::Upstream,
+            message: format!(
+                "no target of `{}` can serve this request: {}",
+                cx.chain,
+                cx.unsupported.join("; ")
+            ),
+            http_status: 400,
             propagate: None,
             after_commit: false,
             retry_after_ms: None,

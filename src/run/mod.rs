@@ -556,7 +556,10 @@ impl FallbackRun {
     /// Ends the run with the failure the one rule gives (see `ending`).
     fn end(&mut self, now: Timestamp, table: &mut CooldownTable, why: Why) {
         let t0 = &self.chain.targets[0];
+        let exclusions = self.exclusions();
         let cx = ending::Context {
+            all_unsupported: !exclusions.is_empty() && exclusions.len() == self.chain.targets.len(),
+            unsupported: exclusions.iter().map(|(_, w)| *w).collect(),
             pinned: self.pinned,
             chain: &self.chain.name,
             provider: &t0.provider,
