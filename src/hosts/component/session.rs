@@ -54,6 +54,7 @@ fn client_event_to_wit(e: ClientEvent) -> ws::StreamEvent {
             kind,
             code,
             message,
+            ..
         } => ws::ClientEvent::Error(ws::StreamError {
             kind: kind_to_wit(kind),
             code: code.to_string(),
