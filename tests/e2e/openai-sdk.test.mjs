@@ -41,6 +41,10 @@ function config() {
     ["smart-stream", "fault-529"],
     ["cut", "fault-stream-cut"],
     ["rotate", "fault-401"],
+    ["responses", "fault-503"],
+    ["responses-stream", "fault-503"],
+    ["responses-cut", "fault-stream-cut"],
+    ["embed", "fault-503"],
   ]) {
     providers.push({ name: `primary-${name}`, dialect: "openai-compatible", base_url: upstream, keys });
     chains.push({
@@ -125,6 +129,50 @@ describe("the openai SDK through the gateway", { skip: sdkMissing || false }, ()
     assert.equal(text, "Hello from ok-cut");
     assert.equal(attempts("ok-cut").length, 1, "one continuation");
     assert.equal(attempts("fault-stream-cut").length, 1, "no retry of the cut primary");
+  });
+
+  test("responses.create() falls back past a failing primary and returns the fallback's response", async () => {
+    const r = await client.responses.create({ model: "responses", input: "hi" });
+    assert.equal(r.object, "response");
+    assert.equal(r.status, "completed");
+    assert.equal(r.output_text, "Hello from ok-responses");
+    assert.equal(attempts("fault-503").filter((a) => a.api === "responses").length >= 2, true, "one retry on the primary");
+    assert.equal(attempts("ok-responses").length, 1);
+    assert.equal(attempts("ok-responses")[0].path, "/v1/responses");
+  });
+
+  test("a streamed response passes its events through from the fallback", async () => {
+    const stream = await client.responses.create({ model: "responses-stream", input: "hi", stream: true });
+    let text = "";
+    const types = [];
+    for await (const ev of stream) {
+      types.push(ev.type);
+      if (ev.type === "response.output_text.delta") text += ev.delta;
+    }
+    assert.equal(text, "Hello from ok-responses-stream");
+    assert.equal(types[0], "response.created");
+    assert.equal(types.at(-1), "response.completed");
+  });
+
+  test("a streamed response cut after it started raises (no continuation for Responses)", async () => {
+    const stream = await client.responses.create({ model: "responses-cut", input: "hi", stream: true });
+    let error;
+    try {
+      for await (const ev of stream) void ev;
+    } catch (e) {
+      error = e;
+    }
+    assert.ok(error, "the cut stream does not end like a success");
+    assert.equal(attempts("ok-responses-cut").length, 0, "not continued on another target");
+  });
+
+  test("embeddings.create() falls back and returns one vector per input", async () => {
+    const r = await client.embeddings.create({ model: "embed", input: ["alpha", "beta"] });
+    assert.equal(r.object, "list");
+    assert.equal(r.data.length, 2);
+    assert.ok(r.data.every((d) => Array.isArray(d.embedding) && d.embedding.length > 0));
+    assert.equal(attempts("ok-embed").length, 1);
+    assert.equal(attempts("ok-embed")[0].api, "embeddings");
   });
 
   test("a pinned request to a failing provider raises APIError with the upstream status", async () => {
