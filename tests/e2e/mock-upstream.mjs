@@ -1015,6 +1015,11 @@ function anthropicErrorFor(name, ctx) {
       return E(413, "request_too_large", "Request exceeds the maximum allowed number of bytes.");
     case "fault-content-filter":
       return E(400, "invalid_request_error", "Output blocked by content filtering policy");
+    case "fault-401-echo-raw":
+    case "fault-401-echo-base64":
+    case "fault-401-echo-url":
+      // an echoing proxy in front of Anthropic: the same echoed text, Anthropic's envelope
+      return E(401, "authentication_error", STATIC_FAULTS[name](ctx).body.error.message);
     case "fault-gemini-location":
       // what api.anthropic.com answers from an unsupported region (tests/fixtures/anthropic.json)
       return { status: 403, body: { error: { type: "forbidden", message: "Request not allowed" } } };
