@@ -239,6 +239,15 @@ impl StreamInspector {
         }
     }
 
+    /// Reads one event already parsed (a translated chunk): `data` is its text.
+    pub fn read_value(&mut self, value: Value, data: &str, now: Timestamp) -> Inspected {
+        let verdict = self.judge(&value, false, data, now);
+        Inspected {
+            verdict,
+            value: Some(value),
+        }
+    }
+
     fn judge(
         &mut self,
         value: &Value,

@@ -23,14 +23,17 @@
 //! What to forward to the client, when the attempt commits and how a continuation
 //! is spliced in is the session's business ([`crate::session`]).
 
+mod native;
 mod passthrough;
 pub mod upstream;
 
 use crate::classify::{classify, inspect_completion};
+use crate::dialect::{anthropic, gemini};
 use crate::failure::{Classification, Outcome, TransportFailure};
 use crate::run::AttemptPlan;
 use crate::sse::{ChunkVerdict, SseParser, StreamEnd, StreamInspector};
 use crate::time::Timestamp;
+use native::Decoder;
 use serde_json::Value;
 use std::collections::VecDeque;
 
@@ -51,6 +54,13 @@ pub enum Wire {
     Responses,
     /// OpenAI embeddings: a JSON body with a non-empty `data` list.
     Embeddings,
+    /// Anthropic's native Messages API: its message and its event stream are
+    /// translated into the canonical chat shapes ([`crate::dialect::anthropic`])
+    /// and then read exactly like chat completions.
+    Anthropic,
+    /// Gemini's native `generateContent`: translated the same way
+    /// ([`crate::dialect::gemini`]).
+    Gemini,
 }
 
 /// What an exchange tells the session, in order.
@@ -142,17 +152,34 @@ pub struct Exchange {
     parser: SseParser,
     inspector: StreamInspector,
     dropped: u32,
+    decoder: Option<Decoder>,
     events: VecDeque<ExchangeEvent>,
 }
 
 impl Exchange {
     /// An exchange for `plan`, sent at `now`, reading chat completions.
     pub fn new(plan: AttemptPlan, now: Timestamp) -> Exchange {
-        Exchange::with_wire(plan, now, Wire::Chat)
+        Exchange::with_wire(plan, now, Wire::Chat, false)
     }
 
-    /// An exchange for `plan`, sent at `now`, reading `wire`'s shapes.
-    pub fn with_wire(plan: AttemptPlan, now: Timestamp, wire: Wire) -> Exchange {
+    /// An exchange for `plan`, sent at `now`, reading `wire`'s shapes; a
+    /// translated stream reports usage if `include_usage`.
+    pub fn with_wire(
+        plan: AttemptPlan,
+        now: Timestamp,
+        wire: Wire,
+        include_usage: bool,
+    ) -> Exchange {
+        let decoder = match wire {
+            Wire::Anthropic => Some(Decoder::Anthropic(anthropic::StreamDecoder::new(
+                include_usage,
+            ))),
+            Wire::Gemini => Some(Decoder::Gemini(gemini::StreamDecoder::new(
+                &plan.model,
+                include_usage,
+            ))),
+            _ => None,
+        };
         let timers = Timers {
             response: Some(now.saturating_add(plan.header_timeout_ms.max(1))),
             ..Timers::default()
@@ -169,6 +196,7 @@ impl Exchange {
             body: Vec::new(),
             parser: SseParser::new(),
             dropped: 0,
+            decoder,
             events: VecDeque::new(),
         }
     }
@@ -290,7 +318,21 @@ impl Exchange {
         if self.wire == Wire::Responses {
             return self.responses_event(now, ev);
         }
+        if self.decoder.is_some() {
+            return self.native_event(now, ev);
+        }
         let read = self.inspector.read(&ev, now);
+        self.canonical(now, ev.event, ev.data, read);
+    }
+
+    /// A canonical chunk, read by the inspector.
+    fn canonical(
+        &mut self,
+        now: Timestamp,
+        event: Option<String>,
+        data: String,
+        read: crate::sse::Inspected,
+    ) {
         match read.verdict {
             ChunkVerdict::Content | ChunkVerdict::Empty => {
                 let content = read.verdict == ChunkVerdict::Content;
@@ -300,8 +342,8 @@ impl Exchange {
                     self.timers.idle = Some(now.saturating_add(self.plan.idle_timeout_ms.max(1)));
                 }
                 self.events.push_back(ExchangeEvent::Chunk {
-                    event: ev.event,
-                    data: ev.data,
+                    event,
+                    data,
                     value: read.value.unwrap_or(Value::Null),
                     content,
                 });
@@ -390,8 +432,16 @@ impl Exchange {
                     self.fail(now, outcome, Some((status, body)));
                     return;
                 }
+                let body = match self.translate_answer(&body) {
+                    Ok(b) => b,
+                    Err(body) => {
+                        return self.fail(now, Outcome::InvalidSuccess { body }, None);
+                    }
+                };
                 let verdict = match self.wire {
-                    Wire::Chat => inspect_completion(self.plan.dialect, &body, now),
+                    Wire::Chat | Wire::Anthropic | Wire::Gemini => {
+                        inspect_completion(self.plan.dialect, &body, now)
+                    }
                     Wire::Responses => passthrough::inspect_response(self.plan.dialect, &body, now),
                     Wire::Embeddings => {
                         passthrough::inspect_embeddings(self.plan.dialect, &body, now)
@@ -411,6 +461,10 @@ impl Exchange {
             Phase::Stream => {
                 if let Some(ev) = self.parser.finish() {
                     self.stream_event(now, ev);
+                }
+                if let Some(Decoder::Gemini(d)) = self.decoder.as_mut() {
+                    let rest = d.finish();
+                    self.decoded(now, rest);
                 }
                 if self.phase == Phase::Ended {
                     return;

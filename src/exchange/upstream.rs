@@ -5,7 +5,7 @@
 
 use crate::api::{ClientApi, ClientRequest};
 use crate::config::Target;
-use crate::dialect::Untranslatable;
+use crate::dialect::{anthropic, gemini, Untranslatable};
 use crate::provider::{Dialect, ProviderApi};
 use crate::run::{AttemptId, AttemptPlan, Continuation};
 use serde_json::{json, Value};
@@ -18,6 +18,10 @@ pub enum KeyHeader {
     Bearer,
     /// Azure's `api-key: KEY`.
     ApiKey,
+    /// Anthropic's `x-api-key: KEY`.
+    XApiKey,
+    /// Google's `x-goog-api-key: KEY`.
+    GoogApiKey,
 }
 
 impl KeyHeader {
@@ -26,6 +30,8 @@ impl KeyHeader {
         match self {
             KeyHeader::Bearer => "authorization",
             KeyHeader::ApiKey => "api-key",
+            KeyHeader::XApiKey => "x-api-key",
+            KeyHeader::GoogApiKey => "x-goog-api-key",
         }
     }
 
@@ -33,7 +39,7 @@ impl KeyHeader {
     pub fn prefix(self) -> &'static str {
         match self {
             KeyHeader::Bearer => "Bearer ",
-            KeyHeader::ApiKey => "",
+            KeyHeader::ApiKey | KeyHeader::XApiKey | KeyHeader::GoogApiKey => "",
         }
     }
 
@@ -96,6 +102,9 @@ pub struct Prepared {
     pub body: serde_json::Map<String, Value>,
     /// Which endpoint of the target's API.
     pub endpoint: Endpoint,
+    /// A translated stream reports usage (the client asked for it, or its API
+    /// always has it).
+    pub include_usage: bool,
 }
 
 /// The upstream endpoint a prepared request goes to.
@@ -108,6 +117,11 @@ pub enum Endpoint {
     Responses,
     /// `…/embeddings`.
     Embeddings,
+    /// Anthropic's native `…/messages`.
+    Messages,
+    /// Gemini's native `…/models/{model}:generateContent` (or
+    /// `:streamGenerateContent?alt=sse`).
+    GenerateContent,
 }
 
 impl Endpoint {
@@ -116,6 +130,8 @@ impl Endpoint {
             Endpoint::ChatCompletions => "chat/completions",
             Endpoint::Responses => "responses",
             Endpoint::Embeddings => "embeddings",
+            Endpoint::Messages => "messages",
+            Endpoint::GenerateContent => "models",
         }
     }
 
@@ -125,6 +141,8 @@ impl Endpoint {
             Endpoint::ChatCompletions => super::Wire::Chat,
             Endpoint::Responses => super::Wire::Responses,
             Endpoint::Embeddings => super::Wire::Embeddings,
+            Endpoint::Messages => super::Wire::Anthropic,
+            Endpoint::GenerateContent => super::Wire::Gemini,
         }
     }
 }
@@ -136,18 +154,50 @@ pub fn prepare(req: &ClientRequest, target: &Target) -> Result<Prepared, Untrans
         param: None,
         message: m,
     })?;
-    let endpoint = match req.api {
-        ClientApi::Responses => Endpoint::Responses,
-        ClientApi::Embeddings => Endpoint::Embeddings,
-        _ => Endpoint::ChatCompletions,
+    let native = target.api == ProviderApi::Native && target.dialect.has_native_api();
+    let stream = req.stream;
+    // A Messages client's request to anything but Anthropic's own API is first
+    // read as the canonical chat request.
+    let chat = match req.api {
+        ClientApi::Messages if !(native && target.dialect == Dialect::Anthropic) => {
+            std::borrow::Cow::Owned(anthropic::chat_from_request(&req.body)?)
+        }
+        _ => std::borrow::Cow::Borrowed(&req.body),
     };
-    let mut body = req.body.clone();
-    if target.dialect == Dialect::Azure && endpoint != Endpoint::Responses {
+    let include_usage = req.api == ClientApi::Messages
+        || chat
+            .get("stream_options")
+            .and_then(|o| o.get("include_usage"))
+            .and_then(Value::as_bool)
+            == Some(true);
+    let (endpoint, mut body) = match req.api {
+        ClientApi::Responses => (Endpoint::Responses, req.body.clone()),
+        ClientApi::Embeddings => (Endpoint::Embeddings, req.body.clone()),
+        ClientApi::Messages if native && target.dialect == Dialect::Anthropic => {
+            (Endpoint::Messages, req.body.clone())
+        }
+        _ if native && target.dialect == Dialect::Anthropic => (
+            Endpoint::Messages,
+            anthropic::request_from_chat(&chat, &target.model, stream)?,
+        ),
+        _ if native && target.dialect == Dialect::Gemini => (
+            Endpoint::GenerateContent,
+            gemini::request_from_chat(&chat, stream)?,
+        ),
+        _ => (Endpoint::ChatCompletions, chat.into_owned()),
+    };
+    if endpoint == Endpoint::GenerateContent {
+        // The model is in the URL.
+    } else if target.dialect == Dialect::Azure && endpoint != Endpoint::Responses {
         body.remove("model");
     } else {
         body.insert("model".into(), Value::String(target.model.clone()));
     }
-    Ok(Prepared { body, endpoint })
+    Ok(Prepared {
+        body,
+        endpoint,
+        include_usage,
+    })
 }
 
 fn openai_url(plan: &AttemptPlan, endpoint: Endpoint) -> (String, KeyHeader) {
@@ -174,11 +224,50 @@ fn openai_url(plan: &AttemptPlan, endpoint: Endpoint) -> (String, KeyHeader) {
 /// fresh attempt, whose answer must begin with that text).
 pub fn upstream_request(plan: &AttemptPlan, prepared: &Prepared, sent: &str) -> UpstreamRequest {
     let mut body = prepared.body.clone();
-    if plan.continuation == Some(Continuation::Prefill) {
-        add_prefill(plan.dialect, &mut body, sent);
+    let prefill = plan.continuation == Some(Continuation::Prefill);
+    match prepared.endpoint {
+        Endpoint::Messages => {
+            if prefill {
+                add_native_prefill(&mut body, "messages", anthropic_turn(sent));
+            }
+            let url = format!("{}/messages", plan.base_url);
+            let version = vec![(
+                "anthropic-version".to_string(),
+                anthropic::API_VERSION.to_string(),
+            )];
+            request(plan, url, KeyHeader::XApiKey, version, body)
+        }
+        Endpoint::GenerateContent => {
+            if prefill {
+                let turn = json!({"role": "model", "parts": [{"text": sent}]});
+                add_native_prefill(&mut body, "contents", Some(turn));
+            }
+            let url = gemini::url(&plan.base_url, &plan.model, plan.stream);
+            request(plan, url, KeyHeader::GoogApiKey, Vec::new(), body)
+        }
+        _ => {
+            if prefill {
+                add_prefill(plan.dialect, &mut body, sent);
+            }
+            let (url, key_header) = openai_url(plan, prepared.endpoint);
+            request(plan, url, key_header, Vec::new(), body)
+        }
     }
-    let (url, key_header) = openai_url(plan, prepared.endpoint);
-    request(plan, url, key_header, Vec::new(), body)
+}
+
+/// Anthropic's prefill turn: the text sent, without trailing whitespace (the API
+/// refuses a final assistant turn ending in whitespace; the splice removes the
+/// overlap the continuation repeats).
+fn anthropic_turn(sent: &str) -> Option<Value> {
+    let text = sent.trim_end();
+    (!text.is_empty()).then(|| json!({"role": "assistant", "content": text}))
+}
+
+/// Appends a final assistant turn to a native body's list `key`.
+fn add_native_prefill(body: &mut serde_json::Map<String, Value>, key: &str, turn: Option<Value>) {
+    if let (Some(turn), Some(Value::Array(list))) = (turn, body.get_mut(key)) {
+        list.push(turn);
+    }
 }
 
 /// The request with the common headers.

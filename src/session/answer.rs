@@ -57,7 +57,9 @@ impl Session {
                     self.out
                         .push_back(Output::StreamEvent(ClientEvent::Comment(comment)));
                 }
-                if self.request.api == ClientApi::Chat {
+                // Chat streams end with `[DONE]`; a Messages client's encoder
+                // turns it into `message_delta` + `message_stop`.
+                if matches!(self.request.api, ClientApi::Chat | ClientApi::Messages) {
                     self.out.push_back(Output::StreamEvent(ClientEvent::Done));
                 }
             }

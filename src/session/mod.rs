@@ -49,6 +49,7 @@
 
 mod answer;
 mod chunk;
+mod messages;
 mod output;
 mod splice;
 mod stream;
@@ -97,6 +98,10 @@ pub struct Session {
     upstream_error_in_client_shape: bool,
     /// The request translated for each target (`None`: the target cannot take it).
     prepared: Vec<Option<Prepared>>,
+    /// A Messages client's output, translated from the canonical one.
+    messages: Option<messages::MessagesOut>,
+    /// Outputs already in the client API's shape.
+    translated: VecDeque<Output>,
     done: bool,
 }
 
@@ -143,7 +148,11 @@ impl Session {
                 run.exclude_target(t, w);
             }
         }
+        let messages = (request.api == ClientApi::Messages)
+            .then(|| messages::MessagesOut::new(&request.model));
         Session {
+            messages,
+            translated: VecDeque::new(),
             run,
             request,
             redactor: Redactor::default(),
@@ -178,7 +187,7 @@ impl Session {
 
     /// Every output has been produced and the session is over.
     pub fn is_done(&self) -> bool {
-        self.done && self.out.is_empty()
+        self.done && self.out.is_empty() && self.translated.is_empty()
     }
 
     /// The host sends a key's value upstream: it is redacted from everything the
@@ -209,10 +218,19 @@ impl Session {
     /// session and after every `handle_*`.
     pub fn poll_output(&mut self, now: Timestamp, table: &mut CooldownTable) -> Option<Output> {
         let now = self.clock(now);
-        if self.out.is_empty() {
-            self.advance(now, table);
+        loop {
+            if let Some(o) = self.translated.pop_front() {
+                return Some(o);
+            }
+            if self.out.is_empty() {
+                self.advance(now, table);
+            }
+            let o = self.out.pop_front()?;
+            match self.messages.as_mut() {
+                Some(m) => m.translate(o, &mut self.translated),
+                None => return Some(o),
+            }
         }
-        self.out.pop_front()
     }
 
     fn current(&self, attempt: AttemptId) -> bool {
@@ -399,7 +417,8 @@ impl Session {
         };
         let req = upstream_request(&plan, prepared, &self.stream.text);
         let wire = prepared.endpoint.wire();
-        self.exchange = Some(Exchange::with_wire(plan, now, wire));
+        let usage = prepared.include_usage;
+        self.exchange = Some(Exchange::with_wire(plan, now, wire, usage));
         self.out.push_back(Output::Send(req));
     }
 
