@@ -265,3 +265,33 @@ fn a_chain_with_no_target_for_the_api_says_so() {
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.body.contains("cannot serve embeddings"), "{}", r.body);
 }
+
+#[test]
+fn models_lists_the_apis_each_name_can_route() {
+    let c = config();
+    let body: Value = serde_json::from_str(&llm_failover::api::models_body(&c)).unwrap();
+    let entry = |id: &str| {
+        body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} listed"))
+    };
+    let all = json!(["chat.completions", "messages", "responses", "embeddings"]);
+    assert_eq!(entry("c")["apis"], all, "the chain has OpenAI targets too");
+    assert_eq!(
+        entry("claude/claude-sonnet-4-5")["apis"],
+        json!(["chat.completions", "messages"]),
+        "a native Anthropic target serves chat and messages only"
+    );
+    assert_eq!(
+        entry("c")["targets"],
+        json!([
+            "claude/claude-sonnet-4-5",
+            "primary/gpt-4.1",
+            "backup/b-model"
+        ])
+    );
+}

@@ -155,7 +155,10 @@ pub fn retry_after_secs(ms: u64) -> u64 {
     ms.div_ceil(1000).max(1)
 }
 
-/// `GET /v1/models`: every chain and every `provider/model` a client may name.
+/// `GET /v1/models`: every chain and every `provider/model` a client may name,
+/// each with the client APIs it can route (`apis`: an API is listed when at least
+/// one of its targets can serve it, e.g. no `responses` for a chain of native
+/// Anthropic targets) and its targets.
 pub fn models_body(config: &Config) -> String {
     let data: Vec<Value> = config
         .model_names()
@@ -166,7 +169,25 @@ pub fn models_body(config: &Config) -> String {
             } else {
                 "llm-failover pinned"
             };
-            json!({"id": id, "object": "model", "created": 0, "owned_by": owned_by})
+            let targets = config
+                .route(&id)
+                .map(|r| r.chain.targets.clone())
+                .unwrap_or_default();
+            let apis: Vec<&str> = ClientApi::ALL
+                .into_iter()
+                .filter(|api| {
+                    targets
+                        .iter()
+                        .any(|t| crate::exchange::upstream::serves(t.dialect, t.api, *api).is_ok())
+                })
+                .map(ClientApi::as_str)
+                .collect();
+            let names: Vec<String> = targets
+                .iter()
+                .map(|t| format!("{}/{}", t.provider, t.model))
+                .collect();
+            json!({"id": id, "object": "model", "created": 0, "owned_by": owned_by,
+                   "apis": apis, "targets": names})
         })
         .collect();
     json!({"object": "list", "data": data}).to_string()
