@@ -231,10 +231,18 @@ pub fn upstream_request(plan: &AttemptPlan, prepared: &Prepared, sent: &str) -> 
                 add_native_prefill(&mut body, "messages", anthropic_turn(sent));
             }
             let url = format!("{}/messages", plan.base_url);
-            let version = vec![(
-                "anthropic-version".to_string(),
-                anthropic::API_VERSION.to_string(),
-            )];
+            // The second header lets a browser page call Anthropic directly (its
+            // CORS opt-in); servers ignore it.
+            let version = vec![
+                (
+                    "anthropic-version".to_string(),
+                    anthropic::API_VERSION.to_string(),
+                ),
+                (
+                    "anthropic-dangerous-direct-browser-access".to_string(),
+                    "true".to_string(),
+                ),
+            ];
             request(plan, url, KeyHeader::XApiKey, version, body)
         }
         Endpoint::GenerateContent => {

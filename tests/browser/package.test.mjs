@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { startMockUpstream } from "../e2e/mock-upstream.mjs";
+import { startMockUpstream, STORY } from "../e2e/mock-upstream.mjs";
 import { startStatic, REPO } from "./static-server.mjs";
 import { launch, newPage, ARTIFACTS } from "./chromium.mjs";
 
@@ -122,6 +122,39 @@ describe("the package from a module script", () => {
     assert.equal(out.target, "flaky/fault-stream-cut", "the stream started on the first target");
     assert.equal(out.targets.at(-1), "backup/backup-model");
     assert.equal(out.continued.at(-1), "fresh");
+  });
+
+  test("chat over native Anthropic and Gemini targets: fallback, streaming and a cut finished across dialects", async () => {
+    const out = await run(page, `
+      const native = (targets) => ({
+        providers: [
+          { name: "claude", dialect: "anthropic", base_url: args.mock + "/v1", keys: ["FLAKY_KEY"] },
+          { name: "gem", dialect: "gemini", base_url: args.mock + "/v1beta", keys: ["BACKUP_KEY"] },
+        ],
+        chains: [{ name: "n", targets: targets.map((t) => ({ provider: t.split("/")[0], model: t.split("/")[1] })),
+                   budgets: { deadline_ms: 20000, first_token_timeout_ms: 3000, idle_timeout_ms: 800 } }],
+      });
+      const gw = await lf.createGateway(native(["claude/fault-529", "gem/gem-ok"]), { keys: KEYS });
+      const c = await gw.chat({ model: "n", messages: [{ role: "user", content: "hi" }] });
+      const s = await gw.chatStream({ model: "n", messages: [{ role: "user", content: "hi" }] });
+      let streamed = "";
+      for await (const chunk of s) streamed += chunk.choices[0]?.delta?.content ?? "";
+      const cut = await lf.createGateway(native(["claude/fault-story-cut-10", "gem/story-fresh"]), { keys: KEYS });
+      const t = await cut.chatStream({ model: "n", messages: [{ role: "user", content: "Tell me a story." }] });
+      let story = "";
+      for await (const chunk of t) story += chunk.choices[0]?.delta?.content ?? "";
+      return { content: c.choices[0].message.content, object: c.object, kinds: c.llm_failover.attempts.map((a) => a.kind ?? "ok"),
+               streamed, story, storyTargets: t.attempts.map((a) => a.provider + "/" + a.model) };
+    `);
+    assert.equal(out.object, "chat.completion");
+    assert.equal(out.content, "Hello from gem-ok");
+    assert.equal(out.kinds[0], "overloaded");
+    assert.equal(out.streamed, "Hello from gem-ok");
+    assert.equal(out.story, STORY);
+    assert.deepEqual(out.storyTargets, ["claude/fault-story-cut-10", "gem/story-fresh"]);
+    const apis = mock.attempts().filter((a) => ["fault-529", "gem-ok", "story-fresh"].includes(a.model)).map((a) => a.api);
+    assert.deepEqual([...new Set(apis)].sort(), ["anthropic", "gemini"], "called in their own APIs");
+    assert.ok(mock.attempts().filter((a) => a.model === "fault-529").every((a) => a.api_key === KEYS.FLAKY_KEY));
   });
 
   test("a stream cut that nothing can finish throws a StreamError, never a silent success", async () => {

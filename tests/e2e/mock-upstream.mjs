@@ -663,7 +663,7 @@ function setCors(res) {
   res.setHeader("access-control-allow-origin", "*");
   res.setHeader(
     "access-control-allow-headers",
-    "*, authorization, content-type, api-key, x-api-key, x-mock-fault, anthropic-version, x-goog-api-key",
+    "*, authorization, content-type, api-key, x-api-key, x-mock-fault, anthropic-version, anthropic-dangerous-direct-browser-access, x-goog-api-key",
   );
   res.setHeader("access-control-allow-methods", "GET, POST, DELETE, OPTIONS");
   res.setHeader(
