@@ -44,6 +44,10 @@ const CHAINS = [
   ["g-cut", "gemini", "fault-story-cut-15", "claude-ok", "story"],
   ["o-503-tools", "compat", "fault-503", "claude-ok", "tool-claude"],
   ["a-503-tools", "anthropic", "fault-503", "gemini-ok", "tool-gemini"],
+  // Responses and embeddings: a native primary cannot serve them (skipped, saying
+  // why); the OpenAI-compatible fallback answers.
+  ["g-responses", "gemini", "fault-503", "compat", "ok-g-responses"],
+  ["a-embed", "anthropic", "fault-503", "compat", "ok-a-embed"],
 ];
 
 function config() {
@@ -182,6 +186,26 @@ describe("native upstreams and /v1/messages through the Worker", { skip: missing
       const f = await s.finalMessage();
       assert.deepEqual(f.content.find((b) => b.type === "tool_use")?.input, { location: "Paris" }, `${model} streamed`);
     }
+  });
+
+  test("openai SDK responses (plain and streamed) and embeddings skip a native primary for the OpenAI-compatible fallback", async () => {
+    const { data, response } = await openai.responses.create({ model: "g-responses", input: "hi" }).withResponse();
+    assert.equal(data.status, "completed");
+    assert.equal(data.output_text, "Hello from ok-g-responses");
+    assert.equal(response.headers.get("x-llm-failover-target"), "compat/ok-g-responses");
+    const stream = await openai.responses.create({ model: "g-responses", input: "hi", stream: true });
+    let text = "";
+    let completed = false;
+    for await (const ev of stream) {
+      if (ev.type === "response.output_text.delta") text += ev.delta;
+      if (ev.type === "response.completed") completed = true;
+    }
+    assert.equal(text, "Hello from ok-g-responses");
+    assert.ok(completed);
+    const e = await openai.embeddings.create({ model: "a-embed", input: ["one", "two"] });
+    assert.equal(e.data.length, 2);
+    assert.ok(e.data.every((d) => d.embedding.length > 0));
+    assert.equal(attempts("fault-503").filter((a) => a.api === "responses" || a.api === "embeddings").length, 0, "never sent to a native primary");
   });
 
   test("errors reach an Anthropic client in Anthropic's shape; no key anywhere", async () => {
