@@ -49,3 +49,237 @@ pub enum Decoded {
     /// provider's own envelope).
     Error(String),
 }
+
+// ---------------------------------------------------------------------------
+// Small helpers both dialects share (crate-private).
+
+use serde_json::{json, Map};
+
+/// An OpenAI `chat.completion.chunk` with one choice (index 0): `delta`, and
+/// `finish_reason` (null unless given).
+pub(crate) fn chunk(id: &str, model: &str, delta: Value, finish: Option<&str>) -> Value {
+    json!({
+        "id": id,
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    })
+}
+
+/// The `choices: []` chunk that carries `usage` (what OpenAI sends last when
+/// `stream_options.include_usage` is on).
+pub(crate) fn usage_chunk(id: &str, model: &str, usage: Value) -> Value {
+    json!({
+        "id": id,
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": model,
+        "choices": [],
+        "usage": usage,
+    })
+}
+
+/// An OpenAI `usage` object; `cached` becomes `prompt_tokens_details.cached_tokens`,
+/// `reasoning` `completion_tokens_details.reasoning_tokens`.
+pub(crate) fn openai_usage(
+    prompt: u64,
+    completion: u64,
+    cached: Option<u64>,
+    reasoning: Option<u64>,
+) -> Value {
+    let mut u = Map::new();
+    u.insert("prompt_tokens".into(), prompt.into());
+    u.insert("completion_tokens".into(), completion.into());
+    u.insert(
+        "total_tokens".into(),
+        prompt.saturating_add(completion).into(),
+    );
+    if let Some(c) = cached {
+        u.insert("prompt_tokens_details".into(), json!({"cached_tokens": c}));
+    }
+    if let Some(r) = reasoning {
+        u.insert(
+            "completion_tokens_details".into(),
+            json!({"reasoning_tokens": r}),
+        );
+    }
+    Value::Object(u)
+}
+
+/// A non-negative integer field (`0` when absent or of another type).
+pub(crate) fn count(v: &Value, key: &str) -> u64 {
+    v.get(key).and_then(Value::as_u64).unwrap_or(0)
+}
+
+/// `v[key]` as a string.
+pub(crate) fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+/// A `data:` URL split into its media type and base64 payload; `None` for any other
+/// URL, or a data URL that is not base64.
+pub(crate) fn data_url(url: &str) -> Option<(&str, &str)> {
+    let rest = url.strip_prefix("data:")?;
+    let (meta, data) = rest.split_once(',')?;
+    let media = meta.strip_suffix(";base64")?;
+    Some((
+        if media.is_empty() {
+            "application/octet-stream"
+        } else {
+            media
+        },
+        data,
+    ))
+}
+
+/// An `image_url` part's URL (`{"image_url": {"url"}}`, or the bare string some
+/// clients send).
+pub(crate) fn image_url_of(part: &Value) -> Option<&str> {
+    let v = part.get("image_url")?;
+    v.as_str().or_else(|| str_of(v, "url"))
+}
+
+/// The chat request's output-token limit: `max_completion_tokens`, else `max_tokens`.
+pub(crate) fn max_tokens(chat: &Map<String, Value>) -> Option<u64> {
+    chat.get("max_completion_tokens")
+        .and_then(Value::as_u64)
+        .or_else(|| chat.get("max_tokens").and_then(Value::as_u64))
+}
+
+/// `stop` as a list of strings (a string, or a list; empty strings dropped).
+pub(crate) fn stop_list(v: Option<&Value>) -> Vec<String> {
+    let list: Vec<&Value> = match v {
+        Some(Value::String(_)) => v.into_iter().collect(),
+        Some(Value::Array(a)) => a.iter().collect(),
+        _ => Vec::new(),
+    };
+    list.into_iter()
+        .filter_map(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The parameters no dialect here can honour, checked once for both: `n > 1`
+/// (unless `allow_n`), `logprobs` / `top_logprobs`, audio output, the legacy
+/// `functions` / `function_call`, and `web_search_options`.
+pub(crate) fn common_untranslatable(
+    chat: &Map<String, Value>,
+    target: &str,
+    allow_n: bool,
+) -> Result<(), Untranslatable> {
+    let n = chat.get("n").and_then(Value::as_f64).unwrap_or(1.0);
+    if n > 1.0 && !allow_n {
+        return Err(Untranslatable::new(
+            "n",
+            format!("{target} cannot return several choices (n = {n})"),
+        ));
+    }
+    if chat.get("logprobs").and_then(Value::as_bool) == Some(true)
+        || chat
+            .get("top_logprobs")
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+            > 0
+    {
+        return Err(Untranslatable::new(
+            "logprobs",
+            format!("{target} returns no log probabilities through this translation"),
+        ));
+    }
+    let audio_out = chat.get("audio").is_some_and(|a| !a.is_null())
+        || chat
+            .get("modalities")
+            .and_then(Value::as_array)
+            .is_some_and(|m| m.iter().any(|x| x.as_str() == Some("audio")));
+    if audio_out {
+        return Err(Untranslatable::new(
+            "audio",
+            format!("{target} cannot answer with audio"),
+        ));
+    }
+    for key in ["functions", "function_call"] {
+        if chat.get(key).is_some_and(|f| !f.is_null()) {
+            return Err(Untranslatable::new(
+                key,
+                format!("the legacy `{key}` parameter is not translated to {target}; use `tools`"),
+            ));
+        }
+    }
+    if chat.get("web_search_options").is_some_and(|w| !w.is_null()) {
+        return Err(Untranslatable::new(
+            "web_search_options",
+            format!("{target} has no OpenAI-style web search"),
+        ));
+    }
+    Ok(())
+}
+
+/// The `messages` list of a chat request.
+pub(crate) fn messages(chat: &Map<String, Value>) -> Result<&Vec<Value>, Untranslatable> {
+    chat.get("messages")
+        .and_then(Value::as_array)
+        .ok_or_else(|| Untranslatable::new("messages", "`messages` must be a list"))
+}
+
+/// A message's role.
+pub(crate) fn role_of(m: &Value, i: usize) -> Result<&str, Untranslatable> {
+    str_of(m, "role").ok_or_else(|| {
+        Untranslatable::new(
+            &format!("messages[{i}].role"),
+            format!("messages[{i}] has no `role`"),
+        )
+    })
+}
+
+/// The text of a chat message's `content`: the string, or its text parts joined
+/// (`None` when a part is not text).
+pub(crate) fn plain_text(content: Option<&Value>) -> Option<String> {
+    match content {
+        None | Some(Value::Null) => Some(String::new()),
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Array(parts)) => {
+            let mut out = String::new();
+            for p in parts {
+                match str_of(p, "type") {
+                    Some("text") | Some("refusal") | None => {
+                        out.push_str(str_of(p, "text").or(str_of(p, "refusal")).unwrap_or(""));
+                    }
+                    _ => return None,
+                }
+            }
+            Some(out)
+        }
+        Some(_) => None,
+    }
+}
+
+/// Tool-call `arguments` (a JSON string) parsed to an object (`""` is `{}`).
+pub(crate) fn parse_arguments(args: Option<&Value>, param: &str) -> Result<Value, Untranslatable> {
+    let text = match args {
+        None | Some(Value::Null) => "",
+        Some(Value::String(s)) => s.as_str(),
+        Some(v @ Value::Object(_)) => return Ok(v.clone()),
+        Some(_) => {
+            return Err(Untranslatable::new(
+                param,
+                "tool-call arguments must be a JSON string",
+            ))
+        }
+    };
+    if text.trim().is_empty() {
+        return Ok(Value::Object(Map::new()));
+    }
+    match serde_json::from_str::<Value>(text) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(_) => Err(Untranslatable::new(
+            param,
+            "tool-call arguments must be a JSON object",
+        )),
+        Err(e) => Err(Untranslatable::new(
+            param,
+            format!("tool-call arguments are not valid JSON: {e}"),
+        )),
+    }
+}
