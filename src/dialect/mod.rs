@@ -283,3 +283,45 @@ pub(crate) fn parse_arguments(args: Option<&Value>, param: &str) -> Result<Value
         )),
     }
 }
+
+/// One function call of an assistant message: `(id, name, arguments as an object)`.
+pub(crate) type FunctionCall<'a> = (&'a str, &'a str, Value);
+
+/// An assistant message's `tool_calls` read for translation: only function calls,
+/// their arguments parsed to an object (the parameter named otherwise).
+pub(crate) fn function_calls(m: &Value, i: usize) -> Result<Vec<FunctionCall<'_>>, Untranslatable> {
+    let Some(calls) = m.get("tool_calls").and_then(Value::as_array) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::with_capacity(calls.len());
+    for (k, call) in calls.iter().enumerate() {
+        let param = format!("messages[{i}].tool_calls[{k}]");
+        if str_of(call, "type").is_some_and(|t| t != "function") {
+            return Err(Untranslatable::new(
+                &param,
+                "only function tool calls translate",
+            ));
+        }
+        let f = call.get("function");
+        let name = f.and_then(|f| str_of(f, "name")).unwrap_or("");
+        let args = parse_arguments(f.and_then(|f| f.get("arguments")), &param)?;
+        out.push((str_of(call, "id").unwrap_or(""), name, args));
+    }
+    Ok(out)
+}
+
+/// The OpenAI assistant message of a translated answer: its text (`null` when it
+/// only calls tools), `tool_calls` and `reasoning_content` when there are any.
+pub(crate) fn assistant_message(text: String, calls: Vec<Value>, reasoning: String) -> Value {
+    let mut message = json!({"role": "assistant", "content": text});
+    if !calls.is_empty() {
+        if message["content"] == "" {
+            message["content"] = Value::Null;
+        }
+        message["tool_calls"] = Value::Array(calls);
+    }
+    if !reasoning.is_empty() {
+        message["reasoning_content"] = Value::String(reasoning);
+    }
+    message
+}

@@ -2,8 +2,8 @@
 
 use super::DEFAULT_MAX_TOKENS;
 use crate::dialect::{
-    common_untranslatable, data_url, image_url_of, max_tokens, messages, parse_arguments,
-    plain_text, role_of, stop_list, str_of, Untranslatable,
+    common_untranslatable, data_url, image_url_of, max_tokens, messages, plain_text, role_of,
+    stop_list, str_of, Untranslatable,
 };
 use serde_json::{json, Map, Value};
 
@@ -250,25 +250,12 @@ fn image_block(part: &Value, i: usize, j: usize) -> Result<Value, Untranslatable
 
 /// An assistant message's `tool_calls` as `tool_use` blocks.
 fn tool_uses(m: &Value, i: usize) -> Result<Vec<Value>, Untranslatable> {
-    let Some(calls) = m.get("tool_calls").and_then(Value::as_array) else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::new();
-    for (k, call) in calls.iter().enumerate() {
-        let param = format!("messages[{i}].tool_calls[{k}]");
-        if str_of(call, "type").is_some_and(|t| t != "function") {
-            return Err(Untranslatable::new(
-                &param,
-                "only function tool calls translate",
-            ));
-        }
-        let f = call.get("function");
-        let name = f.and_then(|f| str_of(f, "name")).unwrap_or("");
-        let input = parse_arguments(f.and_then(|f| f.get("arguments")), &param)?;
-        let id = str_of(call, "id").unwrap_or("");
-        out.push(json!({"type": "tool_use", "id": id, "name": name, "input": input}));
-    }
-    Ok(out)
+    Ok(crate::dialect::function_calls(m, i)?
+        .into_iter()
+        .map(
+            |(id, name, input)| json!({"type": "tool_use", "id": id, "name": name, "input": input}),
+        )
+        .collect())
 }
 
 /// A `tool` message as a `tool_result` block.

@@ -75,16 +75,7 @@ pub fn completion_from_message(msg: &Value) -> Result<Value, String> {
             _ => {}
         }
     }
-    let mut message = json!({"role": "assistant", "content": text});
-    if !calls.is_empty() {
-        if text.is_empty() {
-            message["content"] = Value::Null;
-        }
-        message["tool_calls"] = Value::Array(calls);
-    }
-    if !reasoning.is_empty() {
-        message["reasoning_content"] = Value::String(reasoning);
-    }
+    let message = crate::dialect::assistant_message(text, calls, reasoning);
     let finish = finish_reason(str_of(msg, "stop_reason"));
     let mut out = json!({
         "id": str_of(msg, "id").unwrap_or(""),

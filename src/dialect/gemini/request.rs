@@ -1,8 +1,8 @@
 //! Requests: OpenAI chat → `generateContent`.
 
 use crate::dialect::{
-    common_untranslatable, data_url, image_url_of, max_tokens, messages, parse_arguments,
-    plain_text, role_of, stop_list, str_of, Untranslatable,
+    common_untranslatable, data_url, image_url_of, max_tokens, messages, plain_text, role_of,
+    stop_list, str_of, Untranslatable,
 };
 use serde_json::{json, Map, Value};
 
@@ -206,25 +206,12 @@ fn function_calls(
     i: usize,
     names: &mut Vec<(String, String)>,
 ) -> Result<Vec<Value>, Untranslatable> {
-    let Some(calls) = m.get("tool_calls").and_then(Value::as_array) else {
-        return Ok(Vec::new());
-    };
     let mut out = Vec::new();
-    for (k, call) in calls.iter().enumerate() {
-        let param = format!("messages[{i}].tool_calls[{k}]");
-        if str_of(call, "type").is_some_and(|t| t != "function") {
-            return Err(Untranslatable::new(
-                &param,
-                "only function tool calls translate",
-            ));
-        }
-        let f = call.get("function");
-        let name = f.and_then(|f| str_of(f, "name")).unwrap_or("");
-        let args = parse_arguments(f.and_then(|f| f.get("arguments")), &param)?;
-        names.push((
-            str_of(call, "id").unwrap_or("").to_string(),
-            name.to_string(),
-        ));
+    for (k, (id, name, args)) in crate::dialect::function_calls(m, i)?
+        .into_iter()
+        .enumerate()
+    {
+        names.push((id.to_string(), name.to_string()));
         let mut part = json!({"functionCall": {"name": name, "args": args}});
         if k == 0 {
             part["thoughtSignature"] = NO_SIGNATURE.into();

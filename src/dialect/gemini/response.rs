@@ -119,16 +119,7 @@ pub fn completion_from_response(resp: &Value, model: &str) -> Result<Value, Stri
             str_of(c, "finishReason").unwrap_or("STOP"),
             !calls.is_empty(),
         );
-        let mut message = json!({"role": "assistant", "content": text});
-        if !calls.is_empty() {
-            if text.is_empty() {
-                message["content"] = Value::Null;
-            }
-            message["tool_calls"] = Value::Array(calls);
-        }
-        if !reasoning.is_empty() {
-            message["reasoning_content"] = Value::String(reasoning);
-        }
+        let message = crate::dialect::assistant_message(text, calls, reasoning);
         let index = c.get("index").and_then(Value::as_u64).unwrap_or(n as u64);
         choices.push(
             json!({"index": index, "message": message, "logprobs": null, "finish_reason": finish}),
