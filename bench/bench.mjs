@@ -46,8 +46,8 @@ function argValue(name) {
 
 // ── Sizes of the run ──────────────────────────────────────────────────────────
 const PLAN = QUICK
-  ? { reps: 1, durationMs: 1000, maxRequests: 3000, concurrency: [1, 16, 64], fbRequests: 20, profileS: 3 }
-  : { reps: 3, durationMs: 4000, maxRequests: 40000, concurrency: [1, 16, 64], fbRequests: 100, profileS: 6 };
+  ? { reps: 1, durationMs: 1000, maxRequests: 3000, concurrency: [1, 16, 64], fbRequests: 20, profileS: 3, chunkRequests: 50, soakRequests: 6000 }
+  : { reps: 3, durationMs: 4000, maxRequests: 40000, concurrency: [1, 16, 64], fbRequests: 100, profileS: 6, chunkRequests: 300, soakRequests: 100_000 };
 const TIMEOUT_MS = 1000; // the per-attempt timeout every system is configured with
 const MESSAGES = [{ role: "user", content: "hi" }];
 
@@ -419,8 +419,55 @@ async function startTensorzero(env) {
   };
 }
 
+/**
+ * A Worker in `workerd serve` alone (bench/peers/workerd-serve/serve.mjs): the
+ * production runtime, no wrangler. `kind` is "gateway" (llm-failover, the same
+ * config, token and secrets as the wrangler dev row) or "floor".
+ */
+async function startWorkerdServe(env, kind) {
+  const name = kind === "gateway" ? "llm-failover-workerd" : "floor-workerd";
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `llm-failover-bench-${name}-`));
+  const token = `bench-${Math.random().toString(36).slice(2)}`;
+  const vars =
+    kind === "gateway"
+      ? {
+          LLM_FAILOVER_CONFIG: template(path.join(REPO, "bench/peers/llm-failover/config.json"), env.vars),
+          GATEWAY_TOKENS: token,
+          BENCH_PRIMARY_KEY: "sk-bench-primary",
+          BENCH_FALLBACK_KEY: "sk-bench-fallback",
+        }
+      : { UPSTREAM: env.mock.url };
+  const varsFile = path.join(dir, "vars.json");
+  fs.writeFileSync(varsFile, JSON.stringify(vars), { mode: 0o600 });
+  const port = await freePort();
+  const p = launch(name, NODE, [path.join(REPO, "bench/peers/workerd-serve/serve.mjs"), `--${kind}`, "--port", String(port), "--vars", varsFile]);
+  const base = `http://127.0.0.1:${port}`;
+  await waitHttp(`${base}/health`, { timeoutMs: 60_000, child: p.child });
+  const workerdVersion = execFileSync(path.join(REPO, "node_modules/workerd/bin/workerd"), ["--version"]).toString().trim();
+  return {
+    name,
+    url: `${base}/v1/chat/completions`,
+    version: `${workerdVersion} \`serve\` with a generated config, in-memory KV (bench/peers/workerd-serve/); ${kind === "gateway" ? "the same build and config as the wrangler dev row" : "bench/peers/workerd-floor/worker.js"}`,
+    pgid: p.child.pid,
+    request:
+      kind === "gateway"
+        ? (chain, stream) => ({ body: chatBody(`chain-${chain}`, stream), headers: [`authorization: Bearer ${token}`] })
+        : (chain, stream) => {
+            if (chain !== "ok" && chain !== "story") throw new Error("the floor has no fallback");
+            return { body: chatBody(chain === "story" ? "story" : "ok-model", stream), headers: [] };
+          },
+    logs: p.logs,
+    stop: async () => {
+      await stopGroup(p.child.pid);
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 const STARTERS = {
   direct: startDirect,
+  "llm-failover-workerd": (env) => startWorkerdServe(env, "gateway"),
+  "floor-workerd": (env) => startWorkerdServe(env, "floor"),
   "llm-failover": startLlmFailover,
   "workerd-floor": startWorkerdFloor,
   portkey: startPortkey,
@@ -471,7 +518,7 @@ async function preflight(sys) {
   const notes = [];
   await once(sys, "ok", false, "Hello from ok-model");
   await once(sys, "ok", true, "Hello");
-  if (sys.name === "direct" || sys.name === "workerd-floor") return notes;
+  if (sys.name === "direct" || sys.name === "workerd-floor" || sys.name === "floor-workerd") return notes;
   for (const chain of ["verify-503", "verify-refused", "verify-silent"]) {
     const ms = await once(sys, chain, false, "Hello from fallback-model");
     notes.push(`${chain}: fallback answered in ${ms.toFixed(1)} ms`);
@@ -554,7 +601,7 @@ async function fallbackPhase(systems, env) {
   for (const scenario of ["refused", "503", "silent"]) {
     out.scenarios[scenario] = {};
     for (const sys of systems) {
-      if (["direct", "workerd-floor", "llm-failover-entry"].includes(sys.name)) continue;
+      if (["direct", "workerd-floor", "floor-workerd", "llm-failover-entry"].includes(sys.name)) continue;
       await clearMock(env.mock.url);
       const la = loadavg();
       const run = () =>
@@ -641,9 +688,11 @@ function roleOf(pid, comm) {
   } catch {
     /* gone */
   }
+  if (comm.startsWith("workerd") && cmd.includes(" serve ")) return "workerd serve (the Worker)";
   if (comm.startsWith("workerd")) return cmd.includes("--inspector-addr") ? "workerd running the Worker" : "workerd running wrangler's dev proxy";
   if (comm === "node") {
     if (cmd.includes("wrangler-dist")) return "wrangler (Node)";
+    if (cmd.includes("workerd-serve/serve.mjs")) return "serve.mjs launcher (Node, idle)";
     if (cmd.includes("wrangler")) return "wrangler launcher (Node)";
     return cmd.includes("portkey") ? "Portkey (Node)" : "node";
   }
@@ -717,6 +766,78 @@ async function profilePhase(sys, reasons) {
   return { ...out, seconds: PLAN.profileS, worker_inclusive: inclusive, load: { concurrency: 16, ok: load.ok, errors: load.errors, rps: load.rps }, cpu: perRequest, by_pid_dso: byPidDso, top_symbols: bySym };
 }
 
+/**
+ * The per-chunk cost of a stream in the production runtime: a 60-chunk story and
+ * the 5-chunk ok answer, each streamed (c=1) through llm-failover and through the
+ * floor. (story − ok) of llm-failover minus the same of the floor, over the extra
+ * chunks, is what llm-failover adds per chunk.
+ */
+async function chunkPhase(systems) {
+  const out = { requests: PLAN.chunkRequests, extra_chunks: 57, runs: {} };
+  for (const name of ["llm-failover-workerd", "floor-workerd"]) {
+    const sys = systems.find((s) => s.name === name);
+    if (!sys) continue;
+    out.runs[name] = {};
+    for (const rep of [0, 1]) {
+      for (const chain of ["ok", "story"]) {
+        const r = await loadgen(sys, chain, { stream: true, requests: PLAN.chunkRequests, durationMs: 120_000, warmup: 10, expect: chain === "story" ? " song." : "Hello" });
+        const prev = out.runs[name][chain];
+        // Two interleaved repeats; the lower median of the two is kept (less noise).
+        if (!prev || r.total_us.p50 < prev.total_us.p50) out.runs[name][chain] = r;
+        log(`chunks ${name.padEnd(20)} ${chain.padEnd(5)} rep ${rep + 1}: ${r.ok} ok, ${r.errors} err, total p50 ${(r.total_us.p50 / 1000).toFixed(3)} ms`);
+      }
+    }
+  }
+  return out;
+}
+
+/** VmRSS (KiB) of every workerd of a process group. */
+function workerdRss(pgid) {
+  const out = {};
+  for (const p of pidsOfGroup(pgid).filter((p) => p.comm.startsWith("workerd"))) {
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${p.pid}/status`, "utf8"));
+      if (m) out[p.pid] = Number(m[1]);
+    } catch {
+      /* gone */
+    }
+  }
+  return Object.values(out).reduce((a, b) => a + b, 0);
+}
+
+/**
+ * The soak: PLAN.soakRequests requests at c=32 through llm-failover in `workerd
+ * serve`, in ten segments that alternate non-streaming and streaming answers and
+ * fallbacks (chain-503: the dead primary cools down, the fallback answers), with
+ * the Worker process's RSS before the first, after each, and at the end.
+ */
+async function soakPhase(systems) {
+  const sys = systems.find((s) => s.name === "llm-failover-workerd");
+  if (!sys) return { skipped: "llm-failover-workerd is not running" };
+  const kinds = [
+    ["ok", false, "Hello from ok-model"],
+    ["ok", true, "Hello"],
+    ["503", false, "Hello from fallback-model"],
+    ["503", true, "Hello"],
+    ["story", true, " song."],
+  ];
+  const per = Math.ceil(PLAN.soakRequests / 10);
+  const out = { requests_per_segment: per, concurrency: 32, segments: [], rss_kib: [workerdRss(sys.pgid)] };
+  const t0 = Date.now();
+  for (let i = 0; i < 10; i++) {
+    const [chain, stream, expect] = kinds[i % kinds.length];
+    const r = await loadgen(sys, chain, { stream, concurrency: 32, requests: per, durationMs: 30 * 60_000, warmup: 0, expect, timeoutMs: 30_000 });
+    out.segments.push({ chain, stream, count: r.count, ok: r.ok, errors: r.errors, rps: r.rps, p50_us: r.total_us?.p50, p99_us: r.total_us?.p99, error_samples: r.error_samples?.slice(0, 3) });
+    out.rss_kib.push(workerdRss(sys.pgid));
+    log(`soak ${i + 1}/10 ${chain.padEnd(5)} ${stream ? "stream" : "json  "} ${r.ok}/${r.count} ok, ${r.errors} err, ${r.rps.toFixed(0)} rps; workerd RSS ${(out.rss_kib.at(-1) / 1024).toFixed(0)} MiB`);
+  }
+  out.seconds = (Date.now() - t0) / 1000;
+  out.total = out.segments.reduce((a, s) => a + s.count, 0);
+  out.ok = out.segments.reduce((a, s) => a + s.ok, 0);
+  out.errors = out.segments.reduce((a, s) => a + s.errors, 0);
+  return out;
+}
+
 /** CPU each system's processes spend per request at concurrency 16 (from /proc). */
 async function cpuPhase(systems) {
   const out = {};
@@ -758,6 +879,9 @@ function cpuTimes(procs) {
 }
 
 // ── Main ──────────────────────────────────────────────────────────────────────
+/** The systems every run measures (`--only` adds peers to them). */
+const ALWAYS = ["direct", "llm-failover-workerd", "floor-workerd", "llm-failover", "workerd-floor"];
+
 async function main() {
   const t0 = Date.now();
   const env = { started: new Date().toISOString(), quick: QUICK, plan: PLAN, unavailable: {}, preflight: {}, loadavg_start: loadavg() };
@@ -785,7 +909,7 @@ async function main() {
 
   const systems = [];
   for (const name of Object.keys(STARTERS)) {
-    if (ONLY && !["direct", "llm-failover", "workerd-floor"].includes(name) && !ONLY.includes(name)) continue;
+    if (ONLY && !ALWAYS.includes(name) && !ONLY.includes(name)) continue;
     const t = Date.now();
     try {
       const sys = await STARTERS[name](ctx);
@@ -817,6 +941,12 @@ async function main() {
 
   const cpu = await cpuPhase(systems);
   fs.writeFileSync(path.join(RESULTS, "cpu.json"), JSON.stringify(cpu, null, 1));
+
+  const chunks = await chunkPhase(systems);
+  fs.writeFileSync(path.join(RESULTS, "chunks.json"), JSON.stringify(chunks, null, 1));
+
+  const soak = await soakPhase(systems);
+  fs.writeFileSync(path.join(RESULTS, "soak.json"), JSON.stringify(soak, null, 1));
 
   const missed = latencyGoalsMissed(latency);
   let profile = { skipped: "every latency goal was met" };

@@ -15,9 +15,11 @@ import os
 import statistics
 
 CORE = None
-ORDER = ["llm-failover", "tensorzero", "portkey", "litellm", "workerd-floor", "llm-failover-entry", "direct"]
+ORDER = ["llm-failover-workerd", "floor-workerd", "llm-failover", "tensorzero", "portkey", "litellm", "workerd-floor", "llm-failover-entry", "direct"]
 PEERS = ["tensorzero", "portkey", "litellm"]
 LABEL = {
+    "llm-failover-workerd": "llm-failover (workerd serve)",
+    "floor-workerd": "pass-through floor (workerd serve)",
     "llm-failover": "llm-failover (workerd, wrangler dev)",
     "llm-failover-entry": "llm-failover, workerd entry (no dev proxy)",
     "workerd-floor": "workerd floor (pass-through Worker)",
@@ -146,6 +148,96 @@ def goal_rows(L, fb):
     rows.append(("no errors at any concurrency measured", "met" if errs == 0 else "**missed**",
                  f"{errs} errors in {fmt_int(L.requests('llm-failover'))} llm-failover requests (concurrency {', '.join(map(str, L.conc))}, streaming and not)"))
     return rows
+
+
+def production(L, fb, cpu, chunks, soak):
+    """The headline: llm-failover and the pass-through floor Worker, both in `workerd
+    serve` (no wrangler), as ratios and differences of numbers from this run; each of
+    the targets met or missed. Returns (markdown lines, goal rows)."""
+    lf, fl = "llm-failover-workerd", "floor-workerd"
+    out, goals = [], []
+    if lf not in L.systems or fl not in L.systems:
+        return ["(llm-failover or the floor did not run in `workerd serve` in this run)"], goals
+
+    def diff(c, stream, q):
+        a, b = L.q(lf, c, stream, q), L.q(fl, c, stream, q)
+        return None if a is None or b is None else a - b
+
+    def goal(name, ok, detail):
+        goals.append((name, "—" if ok is None else ("met" if ok else "**missed**"), detail))
+
+    out.append("Both Workers run in `workerd serve` with a generated config (bench/peers/workerd-serve/): no wrangler, no dev "
+               "proxy, no inspector, no Node process on the request path, KV served in memory by a second Worker in the same "
+               "process. The floor is a pass-through Worker doing the same upstream call without any gateway logic. "
+               "Added = llm-failover's percentile minus the floor's, in ms.")
+    out.append("")
+    out.append("| c | floor p50 | floor p99 | llm-failover p50 | llm-failover p99 | added p50 | added p99 | p50 ÷ floor | rps floor | rps llm-failover | rps ÷ floor | errors |")
+    out.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for c in L.conc:
+        f50, f99, l50, l99 = (L.q(fl, c, False, "p50"), L.q(fl, c, False, "p99"), L.q(lf, c, False, "p50"), L.q(lf, c, False, "p99"))
+        rf, rl = L.rps(fl, c), L.rps(lf, c)
+        out.append(f"| {c} | {fmt_ms(f50)} | {fmt_ms(f99)} | {fmt_ms(l50)} | {fmt_ms(l99)} | {fmt_ms(diff(c, False, 'p50'))} | {fmt_ms(diff(c, False, 'p99'))} | "
+                   f"{fmt_ratio(l50 / f50) if l50 and f50 else '—'} | {fmt_int(round(rf)) if rf else '—'} | {fmt_int(round(rl)) if rl else '—'} | "
+                   f"{fmt_ratio(rl / rf) if rl and rf else '—'} | {L.errors(lf, c)} |")
+    out.append("")
+    d50, d99 = diff(1, False, "p50"), diff(1, False, "p99")
+    goal("added latency over the floor, non-streaming, c=1: p50 ≤ 0.30 ms", None if d50 is None else d50 <= 0.30, f"{fmt_ms(d50)} ms")
+    goal("added latency over the floor, non-streaming, c=1: p99 ≤ 1 ms", None if d99 is None else d99 <= 1.0, f"{fmt_ms(d99)} ms")
+    for c in [c for c in L.conc if c > 1]:
+        a, b = L.q(lf, c, False, "p50"), L.q(fl, c, False, "p50")
+        r = a / b if a and b else None
+        goal(f"p50 at c={c} ≤ 1.2× the floor's", None if r is None else r <= 1.2, f"{fmt_ms(a)} vs {fmt_ms(b)} ms: {fmt_ratio(r)}")
+    cmax = max(L.conc)
+    rl, rf = L.rps(lf, cmax), L.rps(fl, cmax)
+    goal(f"throughput at c={cmax} ≥ 0.8× the floor's", None if not (rl and rf) else rl / rf >= 0.8,
+         f"{fmt_int(round(rl)) if rl else '—'} vs {fmt_int(round(rf)) if rf else '—'} requests/s: {fmt_ratio(rl / rf) if rl and rf else '—'}")
+    errs = L.errors(lf)
+    goal("zero errors at every concurrency", errs == 0, f"{errs} errors in {fmt_int(L.requests(lf))} requests")
+    t50 = diff(1, True, "p50")
+    goal("streaming: time to first byte added over the floor ≤ 0.5 ms p50, c=1", None if t50 is None else t50 <= 0.5, f"{fmt_ms(t50)} ms")
+    cl, cf = (cpu or {}).get(lf), (cpu or {}).get(fl)
+    if cl and cf:
+        def worker_ms(c):
+            return sum(p["cpu_ms_per_request"] or 0 for p in c["processes"] if p["role"] == "workerd serve (the Worker)")
+        wl, wf = worker_ms(cl), worker_ms(cf)
+        out.append(f"CPU per request at concurrency 16, from the workerd process's own accounting (`/proc/<pid>/stat` utime + stime): "
+                   f"llm-failover {fmt_ms(wl, 3)} ms, the floor {fmt_ms(wf, 3)} ms ({fmt_ratio(wl / wf) if wf else '—'}), "
+                   f"at {fmt_int(round(cl['rps']))} and {fmt_int(round(cf['rps']))} requests/s.")
+        out.append("")
+        goal("Worker CPU per request ≤ 1.25× the floor Worker's", wl / wf <= 1.25 if wf else None, f"{fmt_ms(wl, 3)} vs {fmt_ms(wf, 3)} ms: {fmt_ratio(wl / wf) if wf else '—'}")
+    if chunks and chunks.get("runs", {}).get(lf) and chunks["runs"].get(fl):
+        r = chunks["runs"]
+        n = chunks["extra_chunks"]
+        def t(name, chain):
+            return ms(r[name][chain]["total_us"]["p50"])
+        per = ((t(lf, "story") - t(lf, "ok")) - (t(fl, "story") - t(fl, "ok"))) / n * 1000
+        out.append(f"Per-chunk cost (streams of 62 and 5 events, c=1, {chunks['requests']} each, time to the last byte p50): "
+                   f"llm-failover {fmt_ms(t(lf, 'story'), 3)} / {fmt_ms(t(lf, 'ok'), 3)} ms, the floor {fmt_ms(t(fl, 'story'), 3)} / "
+                   f"{fmt_ms(t(fl, 'ok'), 3)} ms: llm-failover adds {per:.1f} µs per chunk over the floor "
+                   "(the mock paces nothing: the chunks arrive as fast as it writes them).")
+        out.append("")
+        goal("per-chunk cost ≤ 5 µs", per <= 5, f"{per:.1f} µs")
+    if fb:
+        own = ms(fb["own"]["total_us"]["p50"])
+        rr = fb["scenarios"].get("refused", {}).get(lf)
+        if rr and rr.get("total_us"):
+            w = ms(rr["total_us"]["p50"])
+            goal("fallback on connection refused within 1 ms of the fallback's own latency p50", w - own <= 1.0,
+                 f"wait p50 {fmt_ms(w)} ms, the fallback's own {fmt_ms(own)} ms: {fmt_ms(w - own)} ms over")
+    if soak and soak.get("segments"):
+        rss = soak["rss_kib"]
+        mid = rss[len(rss) // 2]
+        lost = soak["total"] - soak["ok"]
+        growth = (rss[-1] - rss[1]) / rss[1] if rss[1] else None
+        out.append(f"Soak: {fmt_int(soak['total'])} requests at c={soak['concurrency']} in {soak['seconds']:.0f} s (non-streaming, streaming, "
+                   f"fallbacks through a dead-primary chain and 62-chunk stories, in ten segments): {fmt_int(soak['ok'])} complete, "
+                   f"{fmt_int(lost)} lost or wrong. The Worker's workerd RSS: {rss[0] / 1024:.0f} MiB at the start, "
+                   f"{rss[1] / 1024:.0f} MiB after the first segment, {mid / 1024:.0f} MiB in the middle, {rss[-1] / 1024:.0f} MiB at the end.")
+        out.append("")
+        goal(f"soak: {fmt_int(soak['total'])} requests at c=32, zero lost", lost == 0, f"{fmt_int(lost)} lost of {fmt_int(soak['total'])}")
+        goal("soak: memory flat (RSS at the end within 10 % of after the first segment)", None if growth is None else growth <= 0.10,
+             f"{rss[1] / 1024:.0f} → {mid / 1024:.0f} → {rss[-1] / 1024:.0f} MiB ({growth * 100:+.1f} %)" if growth is not None else "—")
+    return out, goals
 
 
 def latency_table(L, stream):
@@ -309,8 +401,22 @@ def main():
         P("- **Not run here**: " + "; ".join(f"**{k}**: {v.splitlines()[0]}" for k, v in env["unavailable"].items()) + ".")
     P("")
 
-    # ── Headline ──
-    P("## Headline")
+    # ── Headline: the production runtime ──
+    chunks = load(R, "chunks.json")
+    soak = load(R, "soak.json")
+    prod_lines, prod_goals = production(L, fb, cpu, chunks, soak)
+    P("## Headline: the runtime that serves production (workerd serve)")
+    P("")
+    for line in prod_lines:
+        P(line)
+    P("| target (issue 13) | result | figure |")
+    P("|---|---|---|")
+    for g in prod_goals:
+        P(f"| {g[0]} | {g[1]} | {g[2]} |")
+    P("")
+
+    # ── Side by side (wrangler dev) ──
+    P("## Side by side with the peers (llm-failover under wrangler dev)")
     P("")
     P(f"![chart]({rel_chart})" if chart_ok is True else f"({chart_ok})")
     P("")

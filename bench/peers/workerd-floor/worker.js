@@ -10,7 +10,8 @@ export default {
     const url = new URL(request.url);
     if (url.pathname === "/health") return new Response("ok");
     const body = await request.json();
-    body.model = "ok-model";
+    // The story model (60 chunks) measures the per-chunk cost; anything else is ok-model.
+    body.model = body.model === "story" ? "story" : "ok-model";
     const upstream = await fetch(`${env.UPSTREAM}/v1/chat/completions`, {
       method: "POST",
       headers: { "content-type": "application/json", authorization: "Bearer sk-bench-primary" },
