@@ -53,35 +53,55 @@ pub trait Host {
 // ---------------------------------------------------------------------------
 // Timers and cancellation
 
-/// A `setTimeout` as a future; the timer is cleared when the future is dropped.
+/// A `setTimeout` as a future. Dropped before it fires, the timer is cleared and
+/// its promise settled at once: a `JsFuture` frees its callbacks only when its
+/// promise settles, so a cleared timer whose promise stayed pending would leak
+/// them (one per stream chunk, when every chunk re-armed the idle timer).
 pub struct Sleep {
     fut: JsFuture,
     id: JsValue,
+    resolve: Option<js_sys::Function>,
+    fired: bool,
 }
 
 /// Resolves after `ms` milliseconds (at least 1).
 pub fn sleep(ms: u64) -> Sleep {
     let ms = ms.clamp(1, i32::MAX as u64) as i32;
     let mut id = JsValue::UNDEFINED;
+    let mut resolver = None;
     let promise = js_sys::Promise::new(&mut |resolve, _reject| {
         id = set_timeout(&resolve, ms);
+        resolver = Some(resolve);
     });
     Sleep {
         fut: JsFuture::from(promise),
         id,
+        resolve: resolver,
+        fired: false,
     }
 }
 
 impl Future for Sleep {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        Pin::new(&mut self.fut).poll(cx).map(|_| ())
+        let ready = Pin::new(&mut self.fut).poll(cx).is_ready();
+        if ready {
+            self.fired = true;
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
 }
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        clear_timeout(&self.id);
+        if !self.fired {
+            clear_timeout(&self.id);
+            if let Some(resolve) = self.resolve.take() {
+                let _ = resolve.call0(&JsValue::UNDEFINED);
+            }
+        }
     }
 }
 
@@ -140,7 +160,11 @@ impl Future for Cancelled<'_> {
         match self.0 {
             Some(c) if c.is_cancelled() => Poll::Ready(()),
             Some(c) => {
-                c.state.wakers.borrow_mut().push(cx.waker().clone());
+                // One entry per waiting task, however often it is polled.
+                let mut wakers = c.state.wakers.borrow_mut();
+                if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                    wakers.push(cx.waker().clone());
+                }
                 Poll::Pending
             }
             None => Poll::Pending,
@@ -281,9 +305,11 @@ pub struct Pump<H: Host> {
     inflight: Option<InFlight>,
     cancel: Option<Cancel>,
     trace_seen: usize,
-    /// When the timer we wait on was set for (passed as `now` when it fires:
-    /// a Worker's clock only moves on I/O).
-    timer_at: Option<Timestamp>,
+    /// The armed timer and the time it was set for (passed as `now` when it fires:
+    /// a Worker's clock only moves on I/O). It is kept while it fires no later than
+    /// the session needs (the idle bound moves later with every chunk; re-arming a
+    /// `setTimeout` per chunk would cost more than one early, harmless wake-up).
+    timer: Option<(Timestamp, Sleep)>,
 }
 
 impl<H: Host> Pump<H> {
@@ -295,7 +321,7 @@ impl<H: Host> Pump<H> {
             inflight: None,
             cancel: signal.map(Cancel::new),
             trace_seen: 0,
-            timer_at: None,
+            timer: None,
         }
     }
 
@@ -400,28 +426,35 @@ impl<H: Host> Pump<H> {
     /// Runs the session until the client's next output.
     pub async fn next(&mut self) -> Next {
         loop {
+            if let Some(next) = self.next_ready() {
+                return next;
+            }
+            self.wait().await;
+        }
+    }
+
+    /// The client's next output if the session has it without waiting for
+    /// anything (a host writing a stream batches what is ready into one write).
+    pub fn next_ready(&mut self) -> Option<Next> {
+        loop {
             if self.cancel.as_ref().is_some_and(Cancel::is_cancelled) {
                 self.cancel_now();
             }
-            if let Some(out) = self.poll_output() {
-                match out {
-                    Output::Send(req) => self.send(req),
-                    Output::Abort(a) => self.abort(a),
-                    Output::Respond(r) => return Next::Respond(r),
-                    Output::StreamStart(h) => return Next::StreamStart(h),
-                    Output::StreamEvent(e) => return Next::Event(e),
-                    Output::Done => {
-                        if let Some(f) = self.inflight.take() {
-                            f.controller.abort();
-                        }
-                        return Next::Done;
+            match self.poll_output()? {
+                Output::Send(req) => self.send(req),
+                Output::Abort(a) => self.abort(a),
+                Output::Respond(r) => return Some(Next::Respond(r)),
+                Output::StreamStart(h) => return Some(Next::StreamStart(h)),
+                Output::StreamEvent(e) => return Some(Next::Event(e)),
+                Output::Done => {
+                    if let Some(f) = self.inflight.take() {
+                        f.controller.abort();
                     }
-                    #[allow(unreachable_patterns)]
-                    _ => {}
+                    return Some(Next::Done);
                 }
-                continue;
+                #[allow(unreachable_patterns)]
+                _ => {}
             }
-            self.wait().await;
         }
     }
 
@@ -434,18 +467,26 @@ impl<H: Host> Pump<H> {
     /// Waits for the next thing that happens and feeds it to the session.
     async fn wait(&mut self) {
         let now = self.host.now();
-        let timeout = self.session.next_timeout();
-        let timer = timeout.map(|t| sleep(t.saturating_sub(now).max(1)));
-        self.timer_at = timeout;
+        match (self.timer.as_ref(), self.session.next_timeout()) {
+            // The armed timer fires in time: keep it.
+            (Some((at, _)), Some(want)) if *at <= want => {}
+            (_, Some(want)) => {
+                self.timer = Some((want, sleep(want.saturating_sub(now).max(1))));
+            }
+            // Nothing to wait for: an armed timer only wakes the loop once.
+            (_, None) => {}
+        }
+        let inflight = &mut self.inflight;
+        let armed = &mut self.timer;
         let io = async {
-            match self.inflight.as_mut() {
+            match inflight.as_mut() {
                 Some(f) => Some(f.io.as_mut().await),
                 None => std::future::pending().await,
             }
         };
         let timer = async {
-            match timer {
-                Some(t) => t.await,
+            match armed.as_mut() {
+                Some((_, t)) => t.await,
                 None => std::future::pending().await,
             }
         };
@@ -460,7 +501,8 @@ impl<H: Host> Pump<H> {
             Woke::Io(io) => self.on_io(io),
             Woke::Timer => {
                 // The timer fired: at least its time has passed.
-                let now = self.host.now().max(self.timer_at.unwrap_or(0));
+                let at = self.timer.take().map_or(0, |(at, _)| at);
+                let now = self.host.now().max(at);
                 self.with_session(now, |s, n, t| s.handle_timeout(n, t));
             }
             Woke::Cancelled => self.cancel_now(),

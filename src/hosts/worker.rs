@@ -40,9 +40,10 @@ use futures_util::future::{select, Either};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
+use wasm_bindgen::prelude::*;
 use worker::{
     console_error, console_log, console_warn, event, Context, Date, Delay, Env, Headers, Request,
-    Response,
+    Response, ResponseBody,
 };
 
 const DEV_CONFIG: &str = include_str!("../../config/dev.json");
@@ -381,8 +382,8 @@ async fn serve_api(
             for (k, v) in &head.headers {
                 headers.set(k, v)?;
             }
-            let stream = client_stream(pump, env.clone(), ctx.clone());
-            Ok(Response::from_stream(stream)?.with_headers(headers))
+            let stream = client_stream(pump, env.clone(), ctx.clone())?;
+            Ok(Response::from_body(ResponseBody::Stream(stream))?.with_headers(headers))
         }
         // The session always answers before it ends; report it if it did not.
         Next::Event(_) | Next::Done => {
@@ -422,21 +423,87 @@ fn log_request(pump: &Pump<WorkerHost>, env: &Env) {
     }
 }
 
-/// The rest of the session as SSE bytes for the client; the log line and the KV
-/// write once it ended.
+/// The rest of the session as SSE bytes for the client, written into an identity
+/// `TransformStream` whose readable side is the response body; the log line and
+/// the KV write once it ended. The pump runs in `waitUntil`; every event the
+/// session has ready is batched into one write (one JS call per upstream read, not
+/// per event), and a client that went away (the stream errored) cancels the
+/// session.
 fn client_stream(
     pump: Pump<WorkerHost>,
     env: Env,
     ctx: Rc<Context>,
-) -> impl futures_util::Stream<Item = worker::Result<Vec<u8>>> {
-    futures_util::stream::unfold(Some((pump, env, ctx)), |state| async move {
-        let (mut pump, env, ctx) = state?;
-        match pump.next().await {
-            Next::Event(e) => Some((Ok(e.to_sse().into_bytes()), Some((pump, env, ctx)))),
-            Next::Done | Next::Respond(_) | Next::StreamStart(_) => {
+) -> worker::Result<web_sys::ReadableStream> {
+    let ts = web_sys::TransformStream::new()?;
+    let writer = ts.writable().get_writer()?;
+    let readable = ts.readable();
+    let context = ctx.clone();
+    context.wait_until(async move {
+        let mut pump = pump;
+        let mut buf = Vec::with_capacity(1024);
+        loop {
+            let mut end = !push_event(pump.next().await, &mut buf);
+            while !end {
+                match pump.next_ready() {
+                    Some(next) => end = !push_event(next, &mut buf),
+                    None => break,
+                }
+            }
+            if !buf.is_empty() {
+                let chunk = js_sys::Uint8Array::from(buf.as_slice());
+                ignore_rejection(&writer.write_with_chunk(&chunk));
+                buf.clear();
+            }
+            if !end && client_gone(&writer) {
+                pump.cancel_now();
+                while !matches!(pump.next().await, Next::Done) {}
+                end = true;
+            }
+            if end {
                 finish(&pump, &env, &ctx);
-                None
+                ignore_rejection(&writer.close());
+                return;
+            }
+            // Backpressure: wait while the client is slower than the upstream.
+            if writer
+                .desired_size()
+                .ok()
+                .flatten()
+                .is_some_and(|d| d <= 0.0)
+                && wasm_bindgen_futures::JsFuture::from(writer.ready())
+                    .await
+                    .is_err()
+            {
+                pump.cancel_now();
             }
         }
-    })
+    });
+    Ok(readable)
+}
+
+/// Appends a stream event's SSE text; `false` when the stream is over.
+fn push_event(next: Next, buf: &mut Vec<u8>) -> bool {
+    match next {
+        Next::Event(e) => {
+            buf.extend_from_slice(e.to_sse().as_bytes());
+            true
+        }
+        Next::Done | Next::Respond(_) | Next::StreamStart(_) => false,
+    }
+}
+
+/// The client cancelled the body: the writable side errored.
+fn client_gone(writer: &web_sys::WritableStreamDefaultWriter) -> bool {
+    matches!(writer.desired_size(), Ok(None) | Err(_))
+}
+
+/// A write's or close's rejection (the client went away) is expected: handled,
+/// so it is never reported as unhandled.
+fn ignore_rejection(p: &js_sys::Promise) {
+    thread_local! {
+        static NOOP: Closure<dyn FnMut(JsValue)> = Closure::new(|_: JsValue| {});
+    }
+    NOOP.with(|f| {
+        let _ = p.catch(f);
+    });
 }

@@ -51,6 +51,32 @@ function stream(words, { latency = 100, split = 7, complete = true } = {}) {
   if (complete) wire.push([0, { end: true }]);
   return wire;
 }
+/** Anthropic's native Messages answer and event stream (the example config's
+ * `anthropic` provider is called in its own API). */
+const message = (content) =>
+  JSON.stringify({ id: 'msg_1', type: 'message', role: 'assistant', model: 'm', content: [{ type: 'text', text: content }],
+    stop_reason: 'end_turn', usage: { input_tokens: 4, output_tokens: 2 } });
+const sse = (event, data) => `event: ${event}\ndata: ${JSON.stringify({ type: event, ...data })}\n\n`;
+function anthropicStream(words, { latency = 100, split = 7 } = {}) {
+  const events = [
+    sse('message_start', { message: { id: 'msg_1', type: 'message', role: 'assistant', model: 'm', content: [], usage: { input_tokens: 4, output_tokens: 1 } } }),
+    sse('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }),
+    ...words.map((w) => sse('content_block_delta', { index: 0, delta: { type: 'text_delta', text: w } })),
+    sse('content_block_stop', { index: 0 }),
+    sse('message_delta', { delta: { stop_reason: 'end_turn' }, usage: { output_tokens: words.length } }),
+    sse('message_stop', {}),
+  ];
+  const bytes = new TextEncoder().encode(events.join(''));
+  const wire = [[latency, { head: [200, [['content-type', 'text/event-stream']]] }]];
+  for (let i = 0; i < bytes.length; i += split) wire.push([5, { body: bytes.slice(i, i + split) }]);
+  wire.push([0, { end: true }]);
+  return wire;
+}
+const native = (req) => req.url.endsWith('/messages');
+/** An answer in the API the request was sent in. */
+const okFor = (req, content) =>
+  native(req) ? [[100, { head: [200, [['content-type', 'application/json']]] }], [0, { body: message(content) }], [0, { end: true }]] : ok(content);
+const streamFor = (req, words) => (native(req) ? anthropicStream(words) : stream(words));
 /** A stream cut after `words`. */
 const cut = (words) => [...stream(words, { complete: false }), [10, { error: 'stream-ended-early' }]];
 
@@ -134,9 +160,10 @@ describe('a non-streaming request', () => {
     const { s } = start({ model: 'default', messages }, { gw });
     assert.equal(s.pollOutput(T0).tag, 'send');
     assert.equal(s.nextTimeout(), T0 + 5_000n, 'the response timeout');
-    const got = simulateSession(s, T0, (req) => (req.attempt === 0 ? [] : ok('Hi')), { keys: KEYS });
+    const got = simulateSession(s, T0, (req) => (req.attempt === 0 ? [] : okFor(req, 'Hi')), { keys: KEYS });
     assert.ok(got.aborted.includes(0), 'the silent request is aborted');
-    assert.deepEqual(got.sent.map((x) => [x.at, x.req.url]), [[T0 + 5_000n, 'https://api.anthropic.com/v1/chat/completions']]);
+    assert.deepEqual(got.sent.map((x) => [x.at, x.req.url]), [[T0 + 5_000n, 'https://api.anthropic.com/v1/messages']]);
+    assert.deepEqual(got.sent[0].req.key, { name: 'ANTHROPIC_KEY', header: 'x-api-key', prefix: '' });
     const { trace } = run(s);
     const failure = trace.find((e) => e.event === 'failure');
     assert.equal(failure.kind, 'timeout');
@@ -221,7 +248,7 @@ describe('a streaming request', () => {
       s,
       T0,
       (req) =>
-        req.attempt === 0 ? cut(['Once', ' upon']) : stream([' a', ' time.']),
+        req.attempt === 0 ? cut(['Once', ' upon']) : streamFor(req, [' a', ' time.']),
       { keys: KEYS },
     );
     assert.equal(got.head.target, 'openai/gpt-4o-mini');

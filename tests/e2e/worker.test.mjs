@@ -849,6 +849,28 @@ describe("budgets", () => {
     assert.equal(r.headers["retry-after"], "30");
   });
 
+  test("a client that goes away mid-stream ends the session: logged as cancelled, nothing more sent upstream", async () => {
+    const ac = new AbortController();
+    const res = await fetch(`${gw.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "other/slow-stream-400", messages: MESSAGES, stream: true }),
+      signal: ac.signal,
+    });
+    assert.equal(res.status, 200);
+    const reader = res.body.getReader();
+    await reader.read(); // the stream started
+    const mark = lastSeq();
+    ac.abort();
+    let line;
+    for (let i = 0; i < 60 && !line; i++) {
+      await sleep(100);
+      line = gw.logs().split("\n").find((l) => l.includes("other/slow-stream-400") && /cancel/i.test(l));
+    }
+    assert.ok(line, `no cancelled run in the log: ${gw.logs().slice(-1500)}`);
+    assert.equal(lastSeq(), mark, "no other attempt was made for a client that left");
+  });
+
   // deadline_ms is "the whole request" (README); the core ends a committed run at
   // the deadline with after_commit (FallbackRun::finish_deadline), but the Worker's
   // committed-stream loop (client_stream) never looks at the deadline.
