@@ -49,4 +49,6 @@ out["decision_step"] = measure((n) => {
   x.prepare_decision(n);
   return time(() => x.run_decision());
 });
+x.setup_stream();
+out["stream_chunk"] = measure((n) => time(() => x.run_stream(n)));
 console.log(JSON.stringify(out));

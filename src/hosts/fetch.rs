@@ -35,6 +35,16 @@ extern "C" {
     fn set_timeout(handler: &js_sys::Function, ms: i32) -> JsValue;
     #[wasm_bindgen(js_name = clearTimeout)]
     fn clear_timeout(id: &JsValue);
+    /// A promise, seen only for `then(ok, err)` with callbacks JS already owns.
+    type Thenable;
+    #[wasm_bindgen(method, js_name = then)]
+    fn then_with(this: &Thenable, ok: &js_sys::Function, err: &js_sys::Function) -> JsValue;
+}
+
+/// `promise.then(ok, err)` with callbacks JS owns (made with
+/// `Closure::into_js_value`, so they outlive whoever attached them).
+pub(crate) fn on_settled(promise: &js_sys::Promise, ok: &js_sys::Function, err: &js_sys::Function) {
+    let _ = promise.unchecked_ref::<Thenable>().then_with(ok, err);
 }
 
 /// What differs between the hosts that use the pump.
@@ -189,12 +199,121 @@ enum Woke {
     Cancelled,
 }
 
-/// The one upstream request in flight: its abort controller and the next I/O.
+/// The one upstream request in flight: its abort controller and the next I/O
+/// (the response head, then the body's reads).
 struct InFlight {
     attempt: AttemptId,
     controller: web_sys::AbortController,
-    reader: Option<web_sys::ReadableStreamDefaultReader>,
-    io: Pin<Box<dyn Future<Output = Io>>>,
+    head: Option<Pin<Box<dyn Future<Output = Io>>>>,
+    body: Option<BodyReader>,
+}
+
+impl InFlight {
+    async fn next(&mut self) -> Io {
+        if let Some(head) = self.head.as_mut() {
+            let io = head.as_mut().await;
+            self.head = None;
+            return io;
+        }
+        match self.body.as_mut() {
+            Some(b) => b.next().await,
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// Where a body read's result lands, and who waits for it.
+#[derive(Default)]
+struct ReadSlot {
+    result: RefCell<Option<Io>>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl ReadSlot {
+    fn put(&self, io: Io) {
+        *self.result.borrow_mut() = Some(io);
+        if let Some(w) = self.waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+}
+
+/// A response body read chunk by chunk with one pair of callbacks for the whole
+/// body: a `JsFuture` per read would create two JS functions (and a boxed future)
+/// per chunk, which is most of what a streamed chunk costs the host. The callbacks
+/// are owned by JS (freed when collected), so a read that settles after the
+/// request was abandoned still finds them.
+struct BodyReader {
+    reader: web_sys::ReadableStreamDefaultReader,
+    slot: Rc<ReadSlot>,
+    on_read: js_sys::Function,
+    on_error: js_sys::Function,
+    reading: bool,
+}
+
+impl BodyReader {
+    fn new(reader: web_sys::ReadableStreamDefaultReader) -> BodyReader {
+        let slot = Rc::new(ReadSlot::default());
+        let done_key = JsValue::from_str("done");
+        let value_key = JsValue::from_str("value");
+        let s = slot.clone();
+        let on_read = Closure::<dyn FnMut(JsValue)>::new(move |r: JsValue| {
+            let done = js_sys::Reflect::get(&r, &done_key)
+                .ok()
+                .and_then(|d| d.as_bool())
+                .unwrap_or(true);
+            let io = if done {
+                Io::Chunk(None)
+            } else {
+                match js_sys::Reflect::get(&r, &value_key) {
+                    Ok(v) if v.is_instance_of::<js_sys::Uint8Array>() => {
+                        Io::Chunk(Some(v.unchecked_into::<js_sys::Uint8Array>().to_vec()))
+                    }
+                    _ => Io::BodyError,
+                }
+            };
+            s.put(io);
+        })
+        .into_js_value()
+        .unchecked_into();
+        let s = slot.clone();
+        let on_error = Closure::<dyn FnMut(JsValue)>::new(move |_: JsValue| s.put(Io::BodyError))
+            .into_js_value()
+            .unchecked_into();
+        BodyReader {
+            reader,
+            slot,
+            on_read,
+            on_error,
+            reading: false,
+        }
+    }
+
+    /// Starts the next read now (its rejection is handled from the start: a read
+    /// aborted before anyone waits is never an unhandled rejection).
+    fn start(&mut self) {
+        if !self.reading {
+            self.reading = true;
+            let read = self.reader.read();
+            let _ = read
+                .unchecked_ref::<Thenable>()
+                .then_with(&self.on_read, &self.on_error);
+        }
+    }
+
+    fn next(&mut self) -> impl Future<Output = Io> + '_ {
+        self.start();
+        std::future::poll_fn(move |cx| match self.slot.result.borrow_mut().take() {
+            Some(io) => {
+                self.reading = false;
+                Poll::Ready(io)
+            }
+            None => {
+                *self.slot.waker.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+    }
 }
 
 /// What a rejected `fetch` means. Browsers say only "Failed to fetch" (a refused
@@ -254,31 +373,6 @@ fn response_headers(resp: &web_sys::Response) -> Vec<(String, String)> {
         }
     }
     out
-}
-
-fn read(reader: &web_sys::ReadableStreamDefaultReader) -> Pin<Box<dyn Future<Output = Io>>> {
-    // The future is made (and so handles the promise's rejection) now, not on its
-    // first poll: a read aborted before anyone awaited it must not be an
-    // unhandled rejection.
-    let read = JsFuture::from(reader.read());
-    Box::pin(async move {
-        let Ok(r) = read.await else {
-            return Io::BodyError;
-        };
-        let done = js_sys::Reflect::get(&r, &JsValue::from_str("done"))
-            .ok()
-            .and_then(|d| d.as_bool())
-            .unwrap_or(true);
-        if done {
-            return Io::Chunk(None);
-        }
-        match js_sys::Reflect::get(&r, &JsValue::from_str("value")) {
-            Ok(v) if v.is_instance_of::<js_sys::Uint8Array>() => {
-                Io::Chunk(Some(v.unchecked_into::<js_sys::Uint8Array>().to_vec()))
-            }
-            _ => Io::BodyError,
-        }
-    })
 }
 
 // ---------------------------------------------------------------------------
@@ -418,8 +512,8 @@ impl<H: Host> Pump<H> {
         self.inflight = Some(InFlight {
             attempt,
             controller,
-            reader: None,
-            io,
+            head: Some(io),
+            body: None,
         });
     }
 
@@ -480,7 +574,7 @@ impl<H: Host> Pump<H> {
         let armed = &mut self.timer;
         let io = async {
             match inflight.as_mut() {
-                Some(f) => Some(f.io.as_mut().await),
+                Some(f) => Some(f.next().await),
                 None => std::future::pending().await,
             }
         };
@@ -530,8 +624,9 @@ impl<H: Host> Pump<H> {
                 self.with_session(now, |s, n, t| s.handle_head(n, t, attempt, status, headers));
                 match (reader, self.inflight.as_mut()) {
                     (Some(r), Some(f)) => {
-                        f.io = read(&r);
-                        f.reader = Some(r);
+                        let mut body = BodyReader::new(r);
+                        body.start();
+                        f.body = Some(body);
                     }
                     (None, Some(_)) => {
                         // No body at all: it ended.
@@ -543,10 +638,9 @@ impl<H: Host> Pump<H> {
             }
             Io::Chunk(Some(bytes)) => {
                 self.with_session(now, |s, n, t| s.handle_body(n, t, attempt, &bytes));
-                if let Some(f) = self.inflight.as_mut() {
-                    if let Some(r) = &f.reader {
-                        f.io = read(r);
-                    }
+                // The next read starts at once (it overlaps the session's work).
+                if let Some(b) = self.inflight.as_mut().and_then(|f| f.body.as_mut()) {
+                    b.start();
                 }
             }
             Io::Chunk(None) => {

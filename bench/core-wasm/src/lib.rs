@@ -10,6 +10,9 @@
 //!   (a 503 handled for the attempt in flight + the next `poll_action` on a
 //!   two-provider chain); the setup is outside the timed call, as in criterion's
 //!   `iter_batched`.
+//! - `setup_stream()` then `run_stream(iters)`: `iters` chunks of a committed
+//!   stream through a session (SSE parse, stream check, forwarded event), what a
+//!   host pays in the core per upstream read.
 
 use llm_failover::classify::{classify, Outcome};
 use llm_failover::config::{Config, Route};
@@ -30,7 +33,15 @@ struct Decision {
     config: Config,
 }
 
+struct Streaming {
+    session: llm_failover::session::Session,
+    table: CooldownTable,
+    attempt: AttemptId,
+    chunk: Vec<u8>,
+}
+
 thread_local! {
+    static STREAM: RefCell<Option<Streaming>> = const { RefCell::new(None) };
     static SIZED: RefCell<Option<Outcome>> = const { RefCell::new(None) };
     static TYPICAL: RefCell<Vec<(Dialect, Outcome)>> = const { RefCell::new(Vec::new()) };
     static DECISION: RefCell<Option<Decision>> = const { RefCell::new(None) };
@@ -121,6 +132,53 @@ pub extern "C" fn run_decision() -> u32 {
             );
             let a = run.poll_action(1_100, table);
             acc = acc.wrapping_add(matches!(black_box(&a), Action::Send(_)) as u32);
+        }
+        acc
+    })
+}
+
+fn sse_chunk(word: &str) -> String {
+    format!(
+        "data: {{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{word}\"}},\"finish_reason\":null}}]}}\n\n"
+    )
+}
+
+#[no_mangle]
+pub extern "C" fn setup_stream() {
+    use llm_failover::session::{Output, Session};
+    let config = Config::from_json(CONFIG).expect("bench config is valid");
+    let route = config.route("default").expect("chain exists");
+    let request = llm_failover::api::parse_chat_request(
+        br#"{"model":"default","messages":[{"role":"user","content":"hi"}],"stream":true}"#,
+    )
+    .expect("valid request");
+    let mut table = CooldownTable::new(config.cooldown);
+    let mut session = Session::new(route, request, RunOptions { now: 1_000, seed: 7, run_id: 1, stream: true });
+    let mut attempt = None;
+    while let Some(o) = session.poll_output(1_000, &mut table) {
+        if let Output::Send(r) = o {
+            attempt = Some(r.attempt);
+        }
+    }
+    let attempt = attempt.expect("a send");
+    session.handle_head(1_010, &mut table, attempt, 200, vec![]);
+    session.handle_body(1_011, &mut table, attempt, sse_chunk("Once").as_bytes());
+    while session.poll_output(1_011, &mut table).is_some() {}
+    let chunk = sse_chunk(" lighthouse").into_bytes();
+    STREAM.with(|s| *s.borrow_mut() = Some(Streaming { session, table, attempt, chunk }));
+}
+
+#[no_mangle]
+pub extern "C" fn run_stream(iters: u32) -> u32 {
+    STREAM.with(|s| {
+        let mut s = s.borrow_mut();
+        let st = s.as_mut().expect("setup_stream first");
+        let mut acc = 0u32;
+        for _ in 0..iters {
+            st.session.handle_body(1_012, &mut st.table, st.attempt, black_box(&st.chunk));
+            while let Some(o) = st.session.poll_output(1_012, &mut st.table) {
+                acc = acc.wrapping_add(matches!(black_box(&o), llm_failover::session::Output::StreamEvent(_)) as u32);
+            }
         }
         acc
     })

@@ -108,6 +108,22 @@ fn main() {
             min_ms,
         ),
     ));
+    setup_stream();
+    rows.push((
+        "stream_chunk".into(),
+        measure(
+            |n| {
+                (
+                    time(&mut || {
+                        std::hint::black_box(run_stream(n));
+                    }),
+                    n,
+                )
+            },
+            batches,
+            min_ms,
+        ),
+    ));
     let body: Vec<String> = rows
         .iter()
         .map(|(k, r)| {
