@@ -132,7 +132,7 @@ fn bench_stream_chunk(c: &mut Criterion) {
             |(mut s, mut table, a)| {
                 s.handle_body(1_012, &mut table, a, black_box(&word));
                 while let Some(o) = s.poll_output(1_012, &mut table) {
-                    black_box(o);
+                    let _ = black_box(o);
                 }
                 s
             },

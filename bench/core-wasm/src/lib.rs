@@ -153,7 +153,16 @@ pub extern "C" fn setup_stream() {
     )
     .expect("valid request");
     let mut table = CooldownTable::new(config.cooldown);
-    let mut session = Session::new(route, request, RunOptions { now: 1_000, seed: 7, run_id: 1, stream: true });
+    let mut session = Session::new(
+        route,
+        request,
+        RunOptions {
+            now: 1_000,
+            seed: 7,
+            run_id: 1,
+            stream: true,
+        },
+    );
     let mut attempt = None;
     while let Some(o) = session.poll_output(1_000, &mut table) {
         if let Output::Send(r) = o {
@@ -165,7 +174,14 @@ pub extern "C" fn setup_stream() {
     session.handle_body(1_011, &mut table, attempt, sse_chunk("Once").as_bytes());
     while session.poll_output(1_011, &mut table).is_some() {}
     let chunk = sse_chunk(" lighthouse").into_bytes();
-    STREAM.with(|s| *s.borrow_mut() = Some(Streaming { session, table, attempt, chunk }));
+    STREAM.with(|s| {
+        *s.borrow_mut() = Some(Streaming {
+            session,
+            table,
+            attempt,
+            chunk,
+        })
+    });
 }
 
 #[no_mangle]
@@ -175,9 +191,13 @@ pub extern "C" fn run_stream(iters: u32) -> u32 {
         let st = s.as_mut().expect("setup_stream first");
         let mut acc = 0u32;
         for _ in 0..iters {
-            st.session.handle_body(1_012, &mut st.table, st.attempt, black_box(&st.chunk));
+            st.session
+                .handle_body(1_012, &mut st.table, st.attempt, black_box(&st.chunk));
             while let Some(o) = st.session.poll_output(1_012, &mut st.table) {
-                acc = acc.wrapping_add(matches!(black_box(&o), llm_failover::session::Output::StreamEvent(_)) as u32);
+                acc = acc.wrapping_add(matches!(
+                    black_box(&o),
+                    llm_failover::session::Output::StreamEvent(_)
+                ) as u32);
             }
         }
         acc
