@@ -43,6 +43,7 @@ extern "C" {
 
 /// `promise.then(ok, err)` with callbacks JS owns (made with
 /// `Closure::into_js_value`, so they outlive whoever attached them).
+#[cfg(feature = "worker")]
 pub(crate) fn on_settled(promise: &js_sys::Promise, ok: &js_sys::Function, err: &js_sys::Function) {
     let _ = promise.unchecked_ref::<Thenable>().then_with(ok, err);
 }
