@@ -27,7 +27,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CORE_T = os.path.join(ROOT, "target/bench-core-wasm")
-BENCHES = ["classify/1024", "classify/16384", "classify/262144", "classify/typical_4_bodies", "decision_step"]
+BENCHES = ["classify/1024", "classify/16384", "classify/262144", "classify/typical_4_bodies", "decision_step", "stream_chunk"]
 
 # Cloudflare's Worker size limits, as documented (checked 2026-11 with the
 # project's search tool, docs corpus): the limits page

@@ -603,7 +603,7 @@ def main():
 
     # ── Core ──
     if core:
-        P("## The core: classify and one decision step, native and wasm")
+        P("## The core: classify, one decision step and one streamed chunk, native and wasm")
         P("")
         P(f"`cargo bench --bench core` (criterion, `benches/core.rs`) medians, and the same benchmark bodies "
           f"(`bench/core-wasm`) timed the same way natively and compiled to wasm32 in Node {core['machine']['node']}'s V8 "
