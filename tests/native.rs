@@ -53,24 +53,16 @@ fn body(r: &UpstreamRequest) -> Value {
     serde_json::from_str(&r.body).expect("upstream bodies are JSON")
 }
 
-/// The words of the story after `prefill` (all of them without one).
+/// The words of the story after `prefill` (compared without trailing whitespace:
+/// Anthropic's prefill is trimmed).
 fn rest_of_story(prefill: &str) -> Vec<String> {
-    let words = story_words();
-    let mut acc = String::new();
-    let mut start = 0;
-    for (i, w) in words.iter().enumerate() {
-        if acc.len() >= prefill.len() {
-            break;
-        }
-        acc.push_str(w);
-        start = i + 1;
-    }
+    let (start, before) = story_split(prefill);
     assert_eq!(
-        acc.trim_end(),
+        before.trim_end(),
         prefill.trim_end(),
         "a prefill at a word boundary"
     );
-    words[start..].to_vec()
+    story_words()[start..].to_vec()
 }
 
 fn sse(event: &str, data: Value) -> String {
@@ -401,17 +393,28 @@ fn gemini_429_falls_back_to_anthropics_non_streaming_answer_as_a_chat_completion
     );
     assert_eq!(b["usage"]["completion_tokens"], 7);
     assert_eq!(resp.target.as_deref(), Some("claude/claude-x"));
-    // Gemini's RetryInfo was read: its model cools down (at least) that long.
-    let trace = format!("{:?}", sim.session.run().trace());
-    assert!(
-        trace.contains("rate_limited") || trace.contains("RateLimited"),
-        "{trace}"
-    );
+    // Gemini's RetryInfo (7 s) was read: its model cools down at least that long.
+    let trace = serde_json::to_value(sim.session.run().trace()).unwrap();
+    let cooled = trace
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "cooled_down" && e["kind"] == "rate_limited")
+        .unwrap_or_else(|| panic!("no rate-limited cooldown: {trace}"));
+    let failure = trace
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "failure")
+        .unwrap();
+    assert!(cooled["until"].as_u64().unwrap() >= failure["at"].as_u64().unwrap() + 7_000);
     no_keys_in(&sim);
 }
 
 #[test]
-fn a_native_200_that_is_not_an_answer_falls_back() {
+fn a_prompt_gemini_blocks_reaches_the_client_as_a_content_filter_answer_without_fallback() {
+    // Like a content-filtered request anywhere (the policy does not fall back on
+    // it: another provider must not quietly answer what one refused).
     let c = config();
     let sim = run(
         &c,
@@ -420,19 +423,16 @@ fn a_native_200_that_is_not_an_answer_falls_back() {
             "gemini.test" => {
                 Reply::json(10, 200, r#"{"promptFeedback": {"blockReason": "OTHER"}}"#)
             }
-            _ => Reply::json(
-                10,
-                200,
-                r#"{"id": "m", "type": "message", "role": "assistant", "content": [{"type": "text", "text": "ok"}], "stop_reason": "end_turn", "usage": {"input_tokens": 1, "output_tokens": 1}}"#,
-            ),
+            other => panic!("no fallback for a blocked prompt ({other})"),
         },
     );
     let resp = sim.received.response.as_ref().unwrap();
-    // Either answer is a complete one; a blocked prompt must never be an empty success.
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.target.as_deref(), Some("gem/gemini-x"));
     let b: Value = serde_json::from_str(&resp.body).unwrap();
-    let content = b["choices"][0]["message"]["content"].as_str().unwrap_or("");
-    let finish = b["choices"][0]["finish_reason"].as_str().unwrap_or("");
-    assert!(content == "ok" || finish == "content_filter", "{b}");
+    assert_eq!(b["choices"][0]["finish_reason"], "content_filter", "{b}");
+    assert_eq!(b["choices"][0]["message"]["content"], "");
+    assert_eq!(sim.received.sent.len(), 1);
 }
 
 fn messages_body(model: &str, stream: bool) -> llm_failover::api::ClientRequest {

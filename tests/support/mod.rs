@@ -60,6 +60,21 @@ pub fn story_words() -> Vec<String> {
     out
 }
 
+/// Where `prefill` ends in the story: the index of the first word after it, and
+/// the words before that index joined (the caller checks they are the prefill).
+pub fn story_split(prefill: &str) -> (usize, String) {
+    let mut before = String::new();
+    let mut start = 0;
+    for (i, w) in story_words().iter().enumerate() {
+        if before.len() >= prefill.len() {
+            break;
+        }
+        before.push_str(w);
+        start = i + 1;
+    }
+    (start, before)
+}
+
 /// An SSE `data:` event.
 pub fn event(data: &Value) -> String {
     format!("data: {data}\n\n")
@@ -113,18 +128,12 @@ pub fn story_reply(
     let words = story_words();
     let mut start = 0;
     if let Some(p) = prefill {
-        let mut acc = String::new();
-        for (i, w) in words.iter().enumerate() {
-            if acc.len() >= p.len() {
-                break;
-            }
-            acc.push_str(w);
-            start = i + 1;
-        }
+        let (s, before) = story_split(p);
         assert_eq!(
-            acc, p,
+            before, p,
             "the prefill must be a prefix of the story at a word boundary"
         );
+        start = s;
     }
     let mut out: Vec<String> = words[start.saturating_sub(overlap)..start].to_vec();
     out.extend(words[start..].iter().cloned());
