@@ -325,3 +325,27 @@ pub(crate) fn assistant_message(text: String, calls: Vec<Value>, reasoning: Stri
     }
     message
 }
+
+/// Conversation turns being built for an API that wants roles to alternate:
+/// `(role, items)`, consecutive same-role items merged.
+pub(crate) type Turns = Vec<(&'static str, Vec<Value>)>;
+
+/// Adds `items` of `role` to `turns`, merged into the last turn when it has the
+/// same role; empty items add nothing.
+pub(crate) fn push_turn(turns: &mut Turns, role: &'static str, items: Vec<Value>) {
+    if items.is_empty() {
+        return;
+    }
+    match turns.last_mut() {
+        Some((r, b)) if *r == role => b.extend(items),
+        _ => turns.push((role, items)),
+    }
+}
+
+/// `messages[i]` has a role `target` has no equivalent for.
+pub(crate) fn unknown_role(i: usize, role: &str, target: &str) -> Untranslatable {
+    Untranslatable::new(
+        &format!("messages[{i}].role"),
+        format!("role `{role}` has no {target} equivalent"),
+    )
+}

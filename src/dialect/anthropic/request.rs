@@ -97,7 +97,7 @@ pub fn request_from_chat(
 /// `(system, messages)` of the Messages request.
 fn convert_messages(msgs: &[Value]) -> Result<(Option<Value>, Vec<Value>), Untranslatable> {
     let mut system: Vec<Value> = Vec::new();
-    let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
+    let mut turns = crate::dialect::Turns::new();
     for (i, m) in msgs.iter().enumerate() {
         let role = role_of(m, i)?;
         let (role, blocks) = match role {
@@ -112,20 +112,9 @@ fn convert_messages(msgs: &[Value]) -> Result<(Option<Value>, Vec<Value>), Untra
                 ("assistant", blocks)
             }
             "tool" => ("user", vec![tool_result(m, i)?]),
-            other => {
-                return Err(Untranslatable::new(
-                    &format!("messages[{i}].role"),
-                    format!("role `{other}` has no Anthropic equivalent"),
-                ))
-            }
+            other => return Err(crate::dialect::unknown_role(i, other, "Anthropic")),
         };
-        if blocks.is_empty() {
-            continue;
-        }
-        match turns.last_mut() {
-            Some((r, b)) if *r == role => b.extend(blocks),
-            _ => turns.push((role, blocks)),
-        }
+        crate::dialect::push_turn(&mut turns, role, blocks);
     }
     if let Some(("assistant", blocks)) = turns.last_mut() {
         trim_prefill(blocks);

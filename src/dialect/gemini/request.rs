@@ -65,7 +65,7 @@ pub fn request_from_chat(
 
 fn convert_messages(msgs: &[Value]) -> Result<(Vec<Value>, Vec<Value>), Untranslatable> {
     let mut system = Vec::new();
-    let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
+    let mut turns = crate::dialect::Turns::new();
     let mut names: Vec<(String, String)> = Vec::new();
     for (i, m) in msgs.iter().enumerate() {
         let (role, parts) = match role_of(m, i)? {
@@ -80,20 +80,9 @@ fn convert_messages(msgs: &[Value]) -> Result<(Vec<Value>, Vec<Value>), Untransl
                 ("model", parts)
             }
             "tool" => ("user", vec![function_response(m, i, &names)?]),
-            other => {
-                return Err(Untranslatable::new(
-                    &format!("messages[{i}].role"),
-                    format!("role `{other}` has no Gemini equivalent"),
-                ))
-            }
+            other => return Err(crate::dialect::unknown_role(i, other, "Gemini")),
         };
-        if parts.is_empty() {
-            continue;
-        }
-        match turns.last_mut() {
-            Some((r, p)) if *r == role => p.extend(parts),
-            _ => turns.push((role, parts)),
-        }
+        crate::dialect::push_turn(&mut turns, role, parts);
     }
     let contents = turns
         .into_iter()
