@@ -12,7 +12,7 @@ use llm_failover::run::{Action, AttemptOutcome, FallbackRun, RunOptions};
 use std::hint::black_box;
 
 mod inputs;
-use inputs::{body_of_size, headers, typical, CONFIG};
+use inputs::{body_of_size, committed_stream, headers, sse_chunk, typical, CONFIG};
 
 fn bench_classify(c: &mut Criterion) {
     let mut g = c.benchmark_group("classify");
@@ -89,46 +89,11 @@ fn bench_decision_step(c: &mut Criterion) {
 /// check, the commit bookkeeping and the forwarded event (what a host pays per
 /// upstream read in the core, without its own JS plumbing).
 fn bench_stream_chunk(c: &mut Criterion) {
-    use llm_failover::api::parse_chat_request;
-    use llm_failover::session::{Output, Session};
     let config = Config::from_json(CONFIG).expect("bench config is valid");
-    let route = config.route("default").expect("chain exists");
-    let request = parse_chat_request(
-        br#"{"model":"default","messages":[{"role":"user","content":"hi"}],"stream":true}"#,
-    )
-    .expect("valid request");
-    let chunk = |w: &str| {
-        format!(
-            "data: {{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{w}\"}},\"finish_reason\":null}}]}}\n\n"
-        )
-    };
-    let word = chunk(" lighthouse").into_bytes();
+    let word = sse_chunk(" lighthouse");
     c.bench_function("stream_chunk", |b| {
         b.iter_batched(
-            || {
-                let mut table = CooldownTable::new(config.cooldown);
-                let mut s = Session::new(
-                    route.clone(),
-                    request.clone(),
-                    RunOptions {
-                        now: 1_000,
-                        seed: 7,
-                        run_id: 1,
-                        stream: true,
-                    },
-                );
-                let mut attempt = None;
-                while let Some(o) = s.poll_output(1_000, &mut table) {
-                    if let Output::Send(r) = o {
-                        attempt = Some(r.attempt);
-                    }
-                }
-                let a = attempt.expect("a send");
-                s.handle_head(1_010, &mut table, a, 200, vec![]);
-                s.handle_body(1_011, &mut table, a, chunk("Once").as_bytes());
-                while s.poll_output(1_011, &mut table).is_some() {}
-                (s, table, a)
-            },
+            || committed_stream(&config),
             |(mut s, mut table, a)| {
                 s.handle_body(1_012, &mut table, a, black_box(&word));
                 while let Some(o) = s.poll_output(1_012, &mut table) {

@@ -2,7 +2,11 @@
 //! and the wasm measurement (bench/core-wasm), so both time the same work.
 
 use llm_failover::classify::Outcome;
+use llm_failover::config::Config;
+use llm_failover::cooldown::CooldownTable;
 use llm_failover::provider::Dialect;
+use llm_failover::run::{AttemptId, RunOptions};
+use llm_failover::session::{Output, Session};
 
 /// A real-shaped OpenAI 429 body padded to `size` bytes inside its message.
 pub fn body_of_size(size: usize) -> String {
@@ -68,4 +72,41 @@ pub fn typical() -> Vec<(Dialect, Outcome)> {
             ),
         ),
     ]
+}
+
+/// One SSE chunk of an OpenAI stream carrying `word`.
+pub fn sse_chunk(word: &str) -> Vec<u8> {
+    format!(
+        "data: {{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{word}\"}},\"finish_reason\":null}}]}}\n\n"
+    )
+    .into_bytes()
+}
+
+/// A streaming session of CONFIG's chain whose first attempt has committed (its
+/// first chunk forwarded): the state the stream-chunk bench feeds chunks into.
+pub fn committed_stream(config: &Config) -> (Session, CooldownTable, AttemptId) {
+    let route = config.route("default").expect("chain exists");
+    let request = llm_failover::api::parse_chat_request(
+        br#"{"model":"default","messages":[{"role":"user","content":"hi"}],"stream":true}"#,
+    )
+    .expect("valid request");
+    let mut table = CooldownTable::new(config.cooldown);
+    let opts = RunOptions {
+        now: 1_000,
+        seed: 7,
+        run_id: 1,
+        stream: true,
+    };
+    let mut session = Session::new(route, request, opts);
+    let mut attempt = None;
+    while let Some(o) = session.poll_output(1_000, &mut table) {
+        if let Output::Send(r) = o {
+            attempt = Some(r.attempt);
+        }
+    }
+    let attempt = attempt.expect("a send");
+    session.handle_head(1_010, &mut table, attempt, 200, vec![]);
+    session.handle_body(1_011, &mut table, attempt, &sse_chunk("Once"));
+    while session.poll_output(1_011, &mut table).is_some() {}
+    (session, table, attempt)
 }

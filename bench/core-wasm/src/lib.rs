@@ -137,43 +137,11 @@ pub extern "C" fn run_decision() -> u32 {
     })
 }
 
-fn sse_chunk(word: &str) -> String {
-    format!(
-        "data: {{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{word}\"}},\"finish_reason\":null}}]}}\n\n"
-    )
-}
-
 #[no_mangle]
 pub extern "C" fn setup_stream() {
-    use llm_failover::session::{Output, Session};
     let config = Config::from_json(CONFIG).expect("bench config is valid");
-    let route = config.route("default").expect("chain exists");
-    let request = llm_failover::api::parse_chat_request(
-        br#"{"model":"default","messages":[{"role":"user","content":"hi"}],"stream":true}"#,
-    )
-    .expect("valid request");
-    let mut table = CooldownTable::new(config.cooldown);
-    let mut session = Session::new(
-        route,
-        request,
-        RunOptions {
-            now: 1_000,
-            seed: 7,
-            run_id: 1,
-            stream: true,
-        },
-    );
-    let mut attempt = None;
-    while let Some(o) = session.poll_output(1_000, &mut table) {
-        if let Output::Send(r) = o {
-            attempt = Some(r.attempt);
-        }
-    }
-    let attempt = attempt.expect("a send");
-    session.handle_head(1_010, &mut table, attempt, 200, vec![]);
-    session.handle_body(1_011, &mut table, attempt, sse_chunk("Once").as_bytes());
-    while session.poll_output(1_011, &mut table).is_some() {}
-    let chunk = sse_chunk(" lighthouse").into_bytes();
+    let (session, table, attempt) = inputs::committed_stream(&config);
+    let chunk = inputs::sse_chunk(" lighthouse");
     STREAM.with(|s| {
         *s.borrow_mut() = Some(Streaming {
             session,
