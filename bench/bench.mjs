@@ -35,6 +35,12 @@ const args = process.argv.slice(2);
 const QUICK = args.includes("--quick");
 const RESULTS = path.resolve(argValue("--results") ?? path.join(REPO, "bench/results"));
 const ONLY = argValue("--only")?.split(",");
+// For iterating on one measure: `--systems a,b` runs only these systems and
+// `--phases p,q` only these phases (latency, fallback, cpu, chunks, soak, profile);
+// the results then go to --results (give one outside bench/results).
+const SYSTEMS = argValue("--systems")?.split(",");
+const PHASES = argValue("--phases")?.split(",");
+const phase = (name) => !PHASES || PHASES.includes(name);
 const LOADGEN = path.resolve(argValue("--loadgen") ?? path.join(REPO, "target/bench-loadgen/release/bench-loadgen"));
 const VENV = path.resolve(argValue("--venv") ?? path.join(REPO, "target/bench-venv"));
 const NODE = process.execPath;
@@ -425,7 +431,7 @@ async function startTensorzero(env) {
  * config, token and secrets as the wrangler dev row) or "floor".
  */
 async function startWorkerdServe(env, kind) {
-  const name = kind === "gateway" ? "llm-failover-workerd" : "floor-workerd";
+  const name = { gateway: "llm-failover-workerd", floor: "floor-workerd", "floor-js": "floor-js-workerd" }[kind];
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `llm-failover-bench-${name}-`));
   const token = `bench-${Math.random().toString(36).slice(2)}`;
   const vars =
@@ -440,14 +446,16 @@ async function startWorkerdServe(env, kind) {
   const varsFile = path.join(dir, "vars.json");
   fs.writeFileSync(varsFile, JSON.stringify(vars), { mode: 0o600 });
   const port = await freePort();
-  const p = launch(name, NODE, [path.join(REPO, "bench/peers/workerd-serve/serve.mjs"), `--${kind}`, "--port", String(port), "--vars", varsFile]);
+  const script = kind === "floor-js" ? ["--script", path.join(REPO, "bench/peers/workerd-floor/inspecting.js")] : [];
+  const serveKind = kind === "gateway" ? "--gateway" : "--floor";
+  const p = launch(name, NODE, [path.join(REPO, "bench/peers/workerd-serve/serve.mjs"), serveKind, "--port", String(port), "--vars", varsFile, ...script]);
   const base = `http://127.0.0.1:${port}`;
   await waitHttp(`${base}/health`, { timeoutMs: 60_000, child: p.child });
   const workerdVersion = execFileSync(path.join(REPO, "node_modules/workerd/bin/workerd"), ["--version"]).toString().trim();
   return {
     name,
     url: `${base}/v1/chat/completions`,
-    version: `${workerdVersion} \`serve\` with a generated config, in-memory KV (bench/peers/workerd-serve/); ${kind === "gateway" ? "the same build and config as the wrangler dev row" : "bench/peers/workerd-floor/worker.js"}`,
+    version: `${workerdVersion} \`serve\` with a generated config, in-memory KV (bench/peers/workerd-serve/); ${{ gateway: "the same build and config as the wrangler dev row", floor: "bench/peers/workerd-floor/worker.js", "floor-js": "bench/peers/workerd-floor/inspecting.js (reads a stream chunk by chunk in JS)" }[kind]}`,
     pgid: p.child.pid,
     request:
       kind === "gateway"
@@ -468,6 +476,7 @@ const STARTERS = {
   direct: startDirect,
   "llm-failover-workerd": (env) => startWorkerdServe(env, "gateway"),
   "floor-workerd": (env) => startWorkerdServe(env, "floor"),
+  "floor-js-workerd": (env) => startWorkerdServe(env, "floor-js"),
   "llm-failover": startLlmFailover,
   "workerd-floor": startWorkerdFloor,
   portkey: startPortkey,
@@ -520,7 +529,7 @@ async function preflight(sys) {
   const notes = [];
   await once(sys, "ok", false, "Hello from ok-model");
   await once(sys, "ok", true, "Hello");
-  if (sys.name === "direct" || sys.name === "workerd-floor" || sys.name === "floor-workerd") return notes;
+  if (["direct", "workerd-floor", "floor-workerd", "floor-js-workerd"].includes(sys.name)) return notes;
   for (const chain of ["verify-503", "verify-refused", "verify-silent"]) {
     const ms = await once(sys, chain, false, "Hello from fallback-model");
     notes.push(`${chain}: fallback answered in ${ms.toFixed(1)} ms`);
@@ -529,7 +538,9 @@ async function preflight(sys) {
 }
 
 // ── Latency and throughput ────────────────────────────────────────────────────
-async function latencyPhase(systems) {
+async function latencyPhase(all) {
+  // The JS-reading floor only differs from the floor on a stream's chunks (chunkPhase).
+  const systems = all.filter((s) => s.name !== "floor-js-workerd");
   const runs = [];
   for (let rep = 0; rep < PLAN.reps; rep++) {
     for (const c of PLAN.concurrency) {
@@ -603,7 +614,7 @@ async function fallbackPhase(systems, env) {
   for (const scenario of ["refused", "503", "silent"]) {
     out.scenarios[scenario] = {};
     for (const sys of systems) {
-      if (["direct", "workerd-floor", "floor-workerd", "llm-failover-entry"].includes(sys.name)) continue;
+      if (["direct", "workerd-floor", "floor-workerd", "floor-js-workerd", "llm-failover-entry"].includes(sys.name)) continue;
       await clearMock(env.mock.url);
       const la = loadavg();
       const run = () =>
@@ -775,8 +786,9 @@ async function profilePhase(sys, reasons) {
  * chunks, is what llm-failover adds per chunk.
  */
 async function chunkPhase(systems) {
+  const warmup = 10;
   const out = { requests: PLAN.chunkRequests, extra_chunks: 57, runs: {} };
-  for (const name of ["llm-failover-workerd", "floor-workerd"]) {
+  for (const name of ["llm-failover-workerd", "floor-workerd", "floor-js-workerd"]) {
     const sys = systems.find((s) => s.name === name);
     if (!sys) continue;
     out.runs[name] = {};
@@ -784,10 +796,10 @@ async function chunkPhase(systems) {
       for (const chain of ["ok", "story"]) {
         const procs = pidsOfGroup(sys.pgid).filter((p) => p.comm.startsWith("workerd"));
         const cpu0 = cpuTimes(procs);
-        const r = await loadgen(sys, chain, { stream: true, requests: PLAN.chunkRequests, durationMs: 120_000, warmup: 10, expect: chain === "story" ? " song." : "Hello" });
+        const r = await loadgen(sys, chain, { stream: true, requests: PLAN.chunkRequests, durationMs: 120_000, warmup, expect: chain === "story" ? " song." : "Hello" });
         const cpu1 = cpuTimes(procs);
         // The workerd process's CPU per request (warm-up included in the count).
-        const n = r.count + 10;
+        const n = r.count + warmup;
         r.cpu_us_per_request = (procs.reduce((a, p) => a + (cpu1[p.pid] - cpu0[p.pid]), 0) / n) * 1e6;
         const prev = out.runs[name][chain];
         // Two interleaved repeats; the lower median of the two is kept (less noise).
@@ -829,15 +841,28 @@ async function soakPhase(systems) {
     ["503", true, "Hello"],
     ["story", true, " song."],
   ];
+  const out = await soakOne(sys, kinds);
+  // The same load through the pass-through floor (no fallback: its 503 segments
+  // are ok answers), for how much the runtime's own RSS moves under it.
+  const floor = systems.find((s) => s.name === "floor-workerd");
+  if (floor) {
+    const floorKinds = kinds.map(([chain, stream, expect]) => (chain === "503" ? ["ok", stream, stream ? "Hello" : "Hello from ok-model"] : [chain, stream, expect]));
+    out.floor = await soakOne(floor, floorKinds);
+  }
+  return out;
+}
+
+/** PLAN.soakRequests requests through `sys` at c=32 in ten segments, with RSS. */
+async function soakOne(sys, kinds) {
   const per = Math.ceil(PLAN.soakRequests / 10);
-  const out = { requests_per_segment: per, concurrency: 32, segments: [], rss_kib: [workerdRss(sys.pgid)] };
+  const out = { system: sys.name, requests_per_segment: per, concurrency: 32, segments: [], rss_kib: [workerdRss(sys.pgid)] };
   const t0 = Date.now();
   for (let i = 0; i < 10; i++) {
     const [chain, stream, expect] = kinds[i % kinds.length];
     const r = await loadgen(sys, chain, { stream, concurrency: 32, requests: per, durationMs: 30 * 60_000, warmup: 0, expect, timeoutMs: 30_000 });
     out.segments.push({ chain, stream, count: r.count, ok: r.ok, errors: r.errors, rps: r.rps, p50_us: r.total_us?.p50, p99_us: r.total_us?.p99, error_samples: r.error_samples?.slice(0, 3) });
     out.rss_kib.push(workerdRss(sys.pgid));
-    log(`soak ${i + 1}/10 ${chain.padEnd(5)} ${stream ? "stream" : "json  "} ${r.ok}/${r.count} ok, ${r.errors} err, ${r.rps.toFixed(0)} rps; workerd RSS ${(out.rss_kib.at(-1) / 1024).toFixed(0)} MiB`);
+    log(`soak ${sys.name} ${i + 1}/10 ${chain.padEnd(5)} ${stream ? "stream" : "json  "} ${r.ok}/${r.count} ok, ${r.errors} err, ${r.rps.toFixed(0)} rps; workerd RSS ${(out.rss_kib.at(-1) / 1024).toFixed(0)} MiB`);
   }
   out.seconds = (Date.now() - t0) / 1000;
   out.total = out.segments.reduce((a, s) => a + s.count, 0);
@@ -850,7 +875,7 @@ async function soakPhase(systems) {
 async function cpuPhase(systems) {
   const out = {};
   for (const sys of systems) {
-    if (!sys.pgid || sys.name === "llm-failover-entry") continue;
+    if (!sys.pgid || sys.name === "llm-failover-entry" || sys.name === "floor-js-workerd") continue;
     const procs = pidsOfGroup(sys.pgid).map((p) => ({ ...p, role: roleOf(p.pid, p.comm) }));
     const cpu0 = cpuTimes(procs);
     const t0 = Date.now();
@@ -888,7 +913,7 @@ function cpuTimes(procs) {
 
 // ── Main ──────────────────────────────────────────────────────────────────────
 /** The systems every run measures (`--only` adds peers to them). */
-const ALWAYS = ["direct", "llm-failover-workerd", "floor-workerd", "llm-failover", "workerd-floor"];
+const ALWAYS = ["direct", "llm-failover-workerd", "floor-workerd", "floor-js-workerd", "llm-failover", "workerd-floor"];
 
 async function main() {
   const t0 = Date.now();
@@ -918,6 +943,7 @@ async function main() {
   const systems = [];
   for (const name of Object.keys(STARTERS)) {
     if (ONLY && !ALWAYS.includes(name) && !ONLY.includes(name)) continue;
+    if (SYSTEMS && !SYSTEMS.includes(name)) continue;
     const t = Date.now();
     try {
       const sys = await STARTERS[name](ctx);
@@ -941,22 +967,22 @@ async function main() {
   // Idle a moment so start-up work (JIT, imports) is not in the first numbers.
   await sleep(QUICK ? 500 : 3000);
 
-  const latency = await latencyPhase(systems);
+  const latency = phase("latency") ? await latencyPhase(systems) : { skipped: "--phases" };
   fs.writeFileSync(path.join(RESULTS, "latency.json"), JSON.stringify({ plan: PLAN, runs: latency }, null, 1));
 
-  const fallback = await fallbackPhase(systems, ctx);
+  const fallback = phase("fallback") ? await fallbackPhase(systems, ctx) : { skipped: "--phases" };
   fs.writeFileSync(path.join(RESULTS, "fallback.json"), JSON.stringify(fallback, null, 1));
 
-  const cpu = await cpuPhase(systems);
+  const cpu = phase("cpu") ? await cpuPhase(systems) : { skipped: "--phases" };
   fs.writeFileSync(path.join(RESULTS, "cpu.json"), JSON.stringify(cpu, null, 1));
 
-  const chunks = await chunkPhase(systems);
+  const chunks = phase("chunks") ? await chunkPhase(systems) : { skipped: "--phases" };
   fs.writeFileSync(path.join(RESULTS, "chunks.json"), JSON.stringify(chunks, null, 1));
 
-  const soak = await soakPhase(systems);
+  const soak = phase("soak") ? await soakPhase(systems) : { skipped: "--phases" };
   fs.writeFileSync(path.join(RESULTS, "soak.json"), JSON.stringify(soak, null, 1));
 
-  const missed = latencyGoalsMissed(latency);
+  const missed = phase("latency") && phase("profile") ? latencyGoalsMissed(latency) : [];
   let profile = { skipped: "every latency goal was met" };
   if (missed.length) {
     log(`latency goals missed (${missed.length}): profiling llm-failover's workerd under load`);

@@ -15,11 +15,12 @@ import os
 import statistics
 
 CORE = None
-ORDER = ["llm-failover-workerd", "floor-workerd", "llm-failover", "tensorzero", "portkey", "litellm", "workerd-floor", "llm-failover-entry", "direct"]
+ORDER = ["llm-failover-workerd", "floor-workerd", "floor-js-workerd", "llm-failover", "tensorzero", "portkey", "litellm", "workerd-floor", "llm-failover-entry", "direct"]
 PEERS = ["tensorzero", "portkey", "litellm"]
 LABEL = {
     "llm-failover-workerd": "llm-failover (workerd serve)",
     "floor-workerd": "pass-through floor (workerd serve)",
+    "floor-js-workerd": "JS-reading floor (workerd serve)",
     "llm-failover": "llm-failover (workerd, wrangler dev)",
     "llm-failover-entry": "llm-failover, workerd entry (no dev proxy)",
     "workerd-floor": "workerd floor (pass-through Worker)",
@@ -222,9 +223,20 @@ def production(L, fb, cpu, chunks, soak):
                    "each chunk is its own upstream read and wakes the Worker); the workerd process's CPU per request "
                    + (f"{cpu_us(lf, 'story'):.0f} / {cpu_us(lf, 'ok'):.0f} µs against the floor's {cpu_us(fl, 'story'):.0f} / "
                       f"{cpu_us(fl, 'ok'):.0f} µs, so {cpu_per:.1f} µs of CPU per chunk over the floor." if cpu_per is not None else "not measured."))
+        fj = "floor-js-workerd"
+        js_per = None
+        if r.get(fj) and all(cpu_us(x, c) is not None for x in (fj, fl) for c in ("ok", "story")):
+            js_per = ((cpu_us(fj, "story") - cpu_us(fj, "ok")) - (cpu_us(fl, "story") - cpu_us(fl, "ok"))) / n
+            over_js = cpu_per - js_per if cpu_per is not None else None
+            out.append(f"For scale, the same floor reading the stream chunk by chunk in JavaScript (bench/peers/workerd-floor/inspecting.js: "
+                       f"`reader.read()` and `writer.write()` per chunk, the least a Worker must do to see a stream end early) costs "
+                       f"{cpu_us(fj, 'story'):.0f} / {cpu_us(fj, 'ok'):.0f} µs per request, {js_per:.1f} µs of CPU per chunk over the "
+                       f"pass-through floor" + (f"; llm-failover costs {over_js:.1f} µs per chunk over that JS-reading floor." if over_js is not None else "."))
         out.append("")
         goal("per-chunk cost ≤ 5 µs (CPU of the Worker's process per extra chunk, over the floor)",
-             None if cpu_per is None else cpu_per <= 5, f"{cpu_per:.1f} µs of CPU (latency: {per:.1f} µs)" if cpu_per is not None else f"latency {per:.1f} µs")
+             None if cpu_per is None else cpu_per <= 5,
+             (f"{cpu_per:.1f} µs of CPU (latency: {per:.1f} µs)" if cpu_per is not None else f"latency {per:.1f} µs")
+             + (f"; a Worker that only reads the stream in JS costs {js_per:.1f} µs" if js_per is not None else ""))
     if fb:
         own = ms(fb["own"]["total_us"]["p50"])
         rr = fb["scenarios"].get("refused", {}).get(lf)
@@ -243,8 +255,17 @@ def production(L, fb, cpu, chunks, soak):
                    f"{rss[1] / 1024:.0f} MiB after the first segment, {mid / 1024:.0f} MiB in the middle, {rss[-1] / 1024:.0f} MiB at the end.")
         out.append("")
         goal(f"soak: {fmt_int(soak['total'])} requests at c=32, zero lost", lost == 0, f"{fmt_int(lost)} lost of {fmt_int(soak['total'])}")
+        floor_note = ""
+        fr = (soak.get("floor") or {}).get("rss_kib")
+        if fr and len(fr) > 2 and fr[1]:
+            fgrowth = (fr[-1] - fr[1]) / fr[1]
+            out.append(f"The same load through the pass-through floor (its fallback segments are plain answers): "
+                       f"{fmt_int(soak['floor']['ok'])} of {fmt_int(soak['floor']['total'])} complete; its workerd RSS "
+                       f"{fr[0] / 1024:.0f} → {fr[1] / 1024:.0f} → {fr[len(fr) // 2] / 1024:.0f} → {fr[-1] / 1024:.0f} MiB ({fgrowth * 100:+.1f} % after the first segment).")
+            out.append("")
+            floor_note = f"; the floor under the same load {fr[1] / 1024:.0f} → {fr[-1] / 1024:.0f} MiB ({fgrowth * 100:+.1f} %)"
         goal("soak: memory flat (RSS at the end within 10 % of after the first segment)", None if growth is None else growth <= 0.10,
-             f"{rss[1] / 1024:.0f} → {mid / 1024:.0f} → {rss[-1] / 1024:.0f} MiB ({growth * 100:+.1f} %)" if growth is not None else "—")
+             (f"{rss[1] / 1024:.0f} → {mid / 1024:.0f} → {rss[-1] / 1024:.0f} MiB ({growth * 100:+.1f} %)" if growth is not None else "—") + floor_note)
     return out, goals
 
 

@@ -11,6 +11,7 @@
 //! Only what every JS runtime has is used: global `fetch`, `setTimeout`,
 //! `AbortController`, `ReadableStream` readers.
 
+use super::js;
 use crate::cooldown::CooldownTable;
 use crate::exchange::upstream::UpstreamRequest;
 use crate::failure::TransportFailure;
@@ -29,8 +30,6 @@ use wasm_bindgen_futures::JsFuture;
 
 #[wasm_bindgen]
 extern "C" {
-    #[wasm_bindgen(js_name = fetch)]
-    fn fetch_request(input: &web_sys::Request) -> js_sys::Promise;
     #[wasm_bindgen(js_name = setTimeout)]
     fn set_timeout(handler: &js_sys::Function, ms: i32) -> JsValue;
     #[wasm_bindgen(js_name = clearTimeout)]
@@ -39,13 +38,6 @@ extern "C" {
     type Thenable;
     #[wasm_bindgen(method, js_name = then)]
     fn then_with(this: &Thenable, ok: &js_sys::Function, err: &js_sys::Function) -> JsValue;
-}
-
-/// `promise.then(ok, err)` with callbacks JS owns (made with
-/// `Closure::into_js_value`, so they outlive whoever attached them).
-#[cfg(feature = "worker")]
-pub(crate) fn on_settled(promise: &js_sys::Promise, ok: &js_sys::Function, err: &js_sys::Function) {
-    let _ = promise.unchecked_ref::<Thenable>().then_with(ok, err);
 }
 
 /// What differs between the hosts that use the pump.
@@ -329,7 +321,8 @@ fn transport_kind(error: &JsValue) -> TransportFailure {
         .to_ascii_lowercase();
     if message.contains("refused") {
         TransportFailure::ConnectionRefused
-    } else if message.contains("dns")
+    } else if message.contains("invalid url")
+        || message.contains("dns")
         || message.contains("resolve")
         || message.contains("not found")
     {
@@ -342,38 +335,21 @@ fn transport_kind(error: &JsValue) -> TransportFailure {
     }
 }
 
-fn build_request(
+/// Sends `up` (with its key) through `fetch`; a header that cannot be sent (a
+/// line break in a configured value or a key) is refused like an unusable URL.
+fn start_fetch(
     up: &UpstreamRequest,
     key: Option<&str>,
     signal: &web_sys::AbortSignal,
-) -> Result<web_sys::Request, JsValue> {
-    let headers = web_sys::Headers::new()?;
-    for (k, v) in &up.headers {
-        headers.set(k, v)?;
-    }
-    if let (Some(k), Some(key)) = (&up.key, key) {
-        let (name, value) = k.header.header(key);
-        headers.set(name, &value)?;
-    }
-    let init = web_sys::RequestInit::new();
-    init.set_method(up.method);
-    init.set_headers(&headers);
-    init.set_body(&JsValue::from_str(&up.body));
-    init.set_signal(Some(signal));
-    web_sys::Request::new_with_str_and_init(&up.url, &init)
-}
-
-fn response_headers(resp: &web_sys::Response) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    if let Ok(Some(iter)) = js_sys::try_iter(resp.headers().as_ref()) {
-        for pair in iter.flatten() {
-            let pair: js_sys::Array = pair.unchecked_into();
-            if let (Some(k), Some(v)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
-                out.push((k, v));
-            }
-        }
-    }
-    out
+) -> Option<js_sys::Promise> {
+    let auth = match (&up.key, key) {
+        (Some(k), Some(key)) => Some(k.header.header(key)),
+        _ => None,
+    };
+    let pairs = up.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    let auth = auth.as_ref().map(|(name, value)| (*name, value.as_str()));
+    let lines = js::header_lines(pairs.chain(auth))?;
+    Some(js::fetch_with(&up.url, up.method, &lines, &up.body, signal))
 }
 
 // ---------------------------------------------------------------------------
@@ -489,18 +465,15 @@ impl<H: Host> Pump<H> {
             });
             return;
         };
-        let request = match build_request(&req, key.as_deref(), &controller.signal()) {
-            Ok(r) => r,
-            // An unusable URL (the config validated it, so rarely): unreachable.
-            Err(_) => {
-                self.with_session(now, |s, n, t| {
-                    s.handle_error(n, t, attempt, TransportFailure::Dns)
-                });
-                return;
-            }
+        let Some(sent) = start_fetch(&req, key.as_deref(), &controller.signal()) else {
+            // An unsendable header (a line break in a value or a key): unreachable.
+            self.with_session(now, |s, n, t| {
+                s.handle_error(n, t, attempt, TransportFailure::Dns)
+            });
+            return;
         };
         // Handled from now on (see `read`): an aborted fetch never goes unhandled.
-        let sent = JsFuture::from(fetch_request(&request));
+        let sent = JsFuture::from(sent);
         let io = Box::pin(async move {
             match sent.await {
                 Ok(r) => match r.dyn_into::<web_sys::Response>() {
@@ -616,7 +589,7 @@ impl<H: Host> Pump<H> {
             }
             Io::Head(Ok(resp)) => {
                 let status = resp.status();
-                let headers = response_headers(&resp);
+                let headers = js::headers_of(&resp.headers());
                 let reader = resp.body().and_then(|b| {
                     b.get_reader()
                         .dyn_into::<web_sys::ReadableStreamDefaultReader>()

@@ -12,6 +12,9 @@
 #[cfg(all(feature = "js-fetch", target_arch = "wasm32"))]
 pub mod fetch;
 
+#[cfg(all(feature = "js-fetch", target_arch = "wasm32"))]
+pub mod js;
+
 #[cfg(all(feature = "worker", target_arch = "wasm32"))]
 pub mod worker;
 

@@ -28,6 +28,7 @@
 //! - `COOLDOWNS` (KV binding): the shared cooldown snapshot.
 
 use super::fetch::{self, Next, Pump};
+use super::js;
 use crate::api::edge::{self, Endpoint, LogLevel};
 use crate::api::{self, ApiError, ClientApi};
 use crate::config::Config;
@@ -41,10 +42,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 use wasm_bindgen::prelude::*;
-use worker::{
-    console_error, console_log, console_warn, event, Context, Date, Delay, Env, Headers, Request,
-    Response, ResponseBody,
-};
+use worker::{console_error, console_log, console_warn, event, Context, Date, Delay, Env};
 
 const DEV_CONFIG: &str = include_str!("../../config/dev.json");
 const KV_BINDING: &str = "COOLDOWNS";
@@ -116,59 +114,130 @@ fn load_config(env: &Env) -> Result<Rc<Config>, ApiError> {
     Ok(config)
 }
 
+/// A var or secret, read from `env` once per isolate (an isolate's bindings do
+/// not change: a new value is a new deployment, so new isolates).
 fn string_var(env: &Env, name: &str) -> Option<String> {
-    env.secret(name)
+    thread_local! {
+        static VARS: RefCell<Vec<(String, Option<String>)>> = const { RefCell::new(Vec::new()) };
+    }
+    if let Some(v) = VARS.with(|c| {
+        c.borrow()
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    }) {
+        return v;
+    }
+    let value = env
+        .secret(name)
         .map(|s| s.to_string())
         .or_else(|_| env.var(name).map(|v| v.to_string()))
         .ok()
-        .filter(|s| !s.is_empty())
+        .filter(|s| !s.is_empty());
+    VARS.with(|c| c.borrow_mut().push((name.to_string(), value.clone())));
+    value
 }
 
-fn json_response(status: u16, body: String) -> worker::Result<Response> {
-    let headers = Headers::new();
-    headers.set("content-type", "application/json")?;
-    Ok(Response::ok(body)?
-        .with_status(status)
-        .with_headers(headers))
+/// How every response to one request is made: as a `web_sys::Response` built in
+/// one call (status, body, headers), with the request's CORS headers.
+struct Reply {
+    cors: String,
 }
 
-fn error_response(e: &ApiError) -> worker::Result<Response> {
-    json_response(e.status, e.body())
+impl Reply {
+    fn new(origin: Option<&str>, env: &Env) -> Reply {
+        let allowed = string_var(env, "CORS_ORIGINS").unwrap_or_else(|| "*".to_string());
+        let cors = edge::cors_headers(origin, &allowed);
+        let cors = js::header_lines(cors.iter().map(|(k, v)| (*k, v.as_str())));
+        Reply {
+            cors: cors.unwrap_or_default(),
+        }
+    }
+
+    fn with<'a>(
+        &self,
+        status: u16,
+        body: &JsValue,
+        headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> worker::Result<web_sys::Response> {
+        let mut lines = js::header_lines(headers)
+            .ok_or_else(|| worker::Error::RustError("a response header has a line break".into()))?;
+        lines.push_str(&self.cors);
+        Ok(js::response_with(body, status, &lines)?)
+    }
+
+    fn json(&self, status: u16, body: &str) -> worker::Result<web_sys::Response> {
+        self.with(
+            status,
+            &JsValue::from_str(body),
+            [("content-type", "application/json")],
+        )
+    }
+
+    fn error(&self, e: &ApiError) -> worker::Result<web_sys::Response> {
+        self.json(e.status, &e.body())
+    }
+
+    /// An error in the shape of the client's API.
+    fn api_error(&self, e: &ApiError, client: ClientApi) -> worker::Result<web_sys::Response> {
+        self.json(e.status, &e.body_for(client))
+    }
+
+    fn client(&self, r: ClientResponse) -> worker::Result<web_sys::Response> {
+        let headers = r.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        self.with(r.status, &JsValue::from_str(&r.body), headers)
+    }
+}
+
+/// The path of a request URL (`https://host/v1/x?y` → `/v1/x`).
+fn path_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let path = rest.find('/').map_or("/", |i| &rest[i..]);
+    path.split(['?', '#']).next().unwrap_or("/")
+}
+
+/// At module load: the futures queue is created while `queueMicrotask` is hidden,
+/// so its ticks are `Promise.then` jobs (see [`js::without_queue_microtask`]).
+/// Both are microtasks: the order of work is the same, only cheaper.
+#[event(start)]
+fn start() {
+    js::without_queue_microtask(&mut || wasm_bindgen_futures::spawn_local(async {}));
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
     let ctx = Rc::new(ctx);
-    let header = |name: &str| req.headers().get(name).ok().flatten();
-    let origin = header("origin");
-    let mut resp = match serve(req.clone()?, &env, ctx).await {
-        Ok(r) => r,
+    let origin = req.headers().get("origin").ok().flatten();
+    let reply = Reply::new(origin.as_deref(), &env);
+    match serve(&req, &env, ctx, &reply).await {
+        Ok(r) => Ok(r),
         Err(e) => {
             console_error!(
                 "llm-failover: internal error: {}",
                 redact(&e.to_string(), &[])
             );
-            error_response(&ApiError::new(
+            reply.error(&ApiError::new(
                 500,
                 "server_error",
                 "internal gateway error",
-            ))?
+            ))
         }
-    };
-    let allowed = string_var(&env, "CORS_ORIGINS").unwrap_or_else(|| "*".to_string());
-    for (k, v) in edge::cors_headers(origin.as_deref(), &allowed) {
-        let _ = resp.headers_mut().set(k, &v);
     }
-    Ok(resp)
 }
 
-async fn serve(mut req: Request, env: &Env, ctx: Rc<Context>) -> worker::Result<Response> {
-    let endpoint = match edge::endpoint(req.method().as_ref(), &req.path()) {
+async fn serve(
+    req: &web_sys::Request,
+    env: &Env,
+    ctx: Rc<Context>,
+    reply: &Reply,
+) -> worker::Result<web_sys::Response> {
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let url = req.url();
+    let endpoint = match edge::endpoint(&req.method(), path_of(&url)) {
         Ok(e) => e,
-        Err(e) => return error_response(&e),
+        Err(e) => return reply.error(&e),
     };
     if endpoint.needs_token() {
-        let header = |name: &str| req.headers().get(name).ok().flatten();
         let tokens = string_var(env, "GATEWAY_TOKENS").unwrap_or_default();
         let open = string_var(env, "ALLOW_UNAUTHENTICATED").as_deref() == Some("true");
         let auth = edge::check_token(
@@ -178,39 +247,35 @@ async fn serve(mut req: Request, env: &Env, ctx: Rc<Context>) -> worker::Result<
             open,
         );
         if let Err(e) = auth {
-            return error_response(&e);
+            return reply.error(&e);
         }
     }
     match endpoint {
-        Endpoint::Preflight => Ok(Response::empty()?.with_status(204)),
-        Endpoint::Health => json_response(200, r#"{"status":"ok"}"#.into()),
+        Endpoint::Preflight => reply.with(204, &JsValue::NULL, []),
+        Endpoint::Health => reply.json(200, r#"{"status":"ok"}"#),
         Endpoint::Models => match load_config(env) {
-            Ok(c) => json_response(200, api::models_body(&c)),
-            Err(e) => error_response(&e),
+            Ok(c) => reply.json(200, &api::models_body(&c)),
+            Err(e) => reply.error(&e),
         },
         Endpoint::Status => {
             if let Err(e) = load_config(env) {
-                return error_response(&e);
+                return reply.error(&e);
             }
             sync_from_kv(env, true).await;
             let t = now();
             let body =
                 with_isolate(|i| api::status_body(&i.table, t).to_string()).unwrap_or_default();
-            json_response(200, body)
+            reply.json(200, &body)
         }
         Endpoint::Client(client) => {
             // Refuse an oversized body before reading it.
-            let declared = req
-                .headers()
-                .get("content-length")
-                .ok()
-                .flatten()
-                .and_then(|v| v.trim().parse::<usize>().ok());
+            let declared = header("content-length").and_then(|v| v.trim().parse::<usize>().ok());
             if let Some(n) = declared.filter(|n| *n > api::MAX_REQUEST_BYTES) {
-                return api_error(&api::body_too_large(n), client);
+                return reply.api_error(&api::body_too_large(n), client);
             }
-            let body = req.bytes().await?;
-            serve_api(client, &body, env, ctx).await
+            let buf = wasm_bindgen_futures::JsFuture::from(req.array_buffer()?).await?;
+            let body = js_sys::Uint8Array::new(&buf).to_vec();
+            serve_api(client, &body, env, ctx, reply).await
         }
     }
 }
@@ -335,28 +400,24 @@ impl fetch::Host for WorkerHost {
     }
 }
 
-/// An error in the shape of the client's API.
-fn api_error(e: &ApiError, client: ClientApi) -> worker::Result<Response> {
-    json_response(e.status, e.body_for(client))
-}
-
 async fn serve_api(
     client: ClientApi,
     body: &[u8],
     env: &Env,
     ctx: Rc<Context>,
-) -> worker::Result<Response> {
+    reply: &Reply,
+) -> worker::Result<web_sys::Response> {
     let config = match load_config(env) {
         Ok(c) => c,
-        Err(e) => return api_error(&e, client),
+        Err(e) => return reply.api_error(&e, client),
     };
     let req = match api::parse_request(client, body) {
         Ok(r) => r,
-        Err(e) => return api_error(&e, client),
+        Err(e) => return reply.api_error(&e, client),
     };
     let route = match config.route(&req.model) {
         Ok(r) => r,
-        Err(e) => return api_error(&api::route_error(&e), client),
+        Err(e) => return reply.api_error(&api::route_error(&e), client),
     };
     sync_from_kv(env, false).await;
     let run_id = with_isolate(|i| {
@@ -375,36 +436,23 @@ async fn serve_api(
     match pump.next().await {
         Next::Respond(r) => {
             finish(&pump, env, &ctx);
-            respond(r)
+            reply.client(r)
         }
         Next::StreamStart(head) => {
-            let headers = Headers::new();
-            for (k, v) in &head.headers {
-                headers.set(k, v)?;
-            }
             let stream = client_stream(pump, env.clone(), ctx.clone())?;
-            Ok(Response::from_body(ResponseBody::Stream(stream))?.with_headers(headers))
+            let headers = head.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+            reply.with(200, &stream, headers)
         }
         // The session always answers before it ends; report it if it did not.
         Next::Event(_) | Next::Done => {
             finish(&pump, env, &ctx);
-            error_response(&ApiError::new(
+            reply.error(&ApiError::new(
                 500,
                 "server_error",
                 "the gateway ended the request without an answer",
             ))
         }
     }
-}
-
-fn respond(r: ClientResponse) -> worker::Result<Response> {
-    let headers = Headers::new();
-    for (k, v) in &r.headers {
-        headers.set(k, v)?;
-    }
-    Ok(Response::ok(r.body)?
-        .with_status(r.status)
-        .with_headers(headers))
 }
 
 /// After a request: one log line, and the KV write if the table changed.
@@ -435,21 +483,16 @@ fn client_stream(
     ctx: Rc<Context>,
 ) -> worker::Result<web_sys::ReadableStream> {
     // (workerd's native IdentityTransformStream was measured too: no CPU gain per
-    // chunk, and a client's disconnect did not reach its writable side.)
-    let ts = web_sys::TransformStream::new()?;
+    // chunk, and a client's disconnect did not reach its writable side.) Up to
+    // WRITES_AHEAD writes queue before the pump waits for the client, so a client
+    // that keeps up costs no `ready` promise per chunk.
+    const WRITES_AHEAD: u32 = 16;
+    let ts = js::transform_stream(WRITES_AHEAD);
     let writer = ts.writable().get_writer()?;
     let readable = ts.readable();
-    // The writable side errors when the client cancels the body.
-    let gone = Rc::new(std::cell::Cell::new(false));
-    let g = gone.clone();
-    let on_gone: js_sys::Function =
-        Closure::<dyn FnMut(JsValue)>::new(move |_: JsValue| g.set(true))
-            .into_js_value()
-            .unchecked_into();
-    let noop: js_sys::Function = Closure::<dyn FnMut(JsValue)>::new(|_: JsValue| {})
-        .into_js_value()
-        .unchecked_into();
-    fetch::on_settled(&writer.closed(), &noop, &on_gone);
+    // A client that cancels the body errors the writable side: its pending
+    // writes and `closed` reject (expected, so handled) and `client_gone` sees it.
+    ignore_rejection(&writer.closed());
     let context = ctx.clone();
     context.wait_until(async move {
         let mut pump = pump;
@@ -464,10 +507,10 @@ fn client_stream(
             }
             if !buf.is_empty() {
                 let chunk = js_sys::Uint8Array::from(buf.as_slice());
-                fetch::on_settled(&writer.write_with_chunk(&chunk), &noop, &on_gone);
+                ignore_rejection(&writer.write_with_chunk(&chunk));
                 buf.clear();
             }
-            if !end && (gone.get() || client_gone(&writer)) {
+            if !end && client_gone(&writer) {
                 pump.cancel_now();
                 while !matches!(pump.next().await, Next::Done) {}
                 end = true;

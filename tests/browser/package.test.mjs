@@ -349,3 +349,27 @@ document.getElementById("out").textContent = JSON.stringify({ content: c.choices
     await dist.close();
   }
 });
+
+test("the published tarball holds every module the package imports", () => {
+  // `npm pack` honours package.json's `files`; the Vite test above reads build/pkg
+  // directly, so a module left out of `files` would only break for npm users.
+  const pkg = path.join(REPO, "build", "pkg");
+  const [packed] = JSON.parse(execFileSync("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], { cwd: pkg, encoding: "utf8" }));
+  const inTarball = new Set(packed.files.map((f) => f.path));
+  const relativeImports = (file) => {
+    const src = fs.readFileSync(path.join(pkg, file), "utf8");
+    const specs = [...src.matchAll(/(?:from|import)\s*\(?\s*["'](\.{1,2}\/[^"']+)["']/g)].map((m) => m[1]);
+    return specs.map((s) => path.posix.normalize(path.posix.join(path.posix.dirname(file), s)));
+  };
+  const seen = new Set();
+  const todo = ["index.js"];
+  while (todo.length) {
+    const file = todo.pop();
+    if (seen.has(file)) continue;
+    seen.add(file);
+    assert.ok(inTarball.has(file), `${file} is imported but not in the tarball (files: ${[...inTarball].join(", ")})`);
+    if (file.endsWith(".js")) todo.push(...relativeImports(file));
+  }
+  assert.ok(seen.has("llm_failover.js"), `index.js imports the wasm-bindgen glue: ${[...seen]}`);
+  assert.ok(inTarball.has("llm_failover_bg.wasm"), "the .wasm is in the tarball");
+});

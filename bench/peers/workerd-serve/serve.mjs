@@ -9,7 +9,7 @@
 //       the llm-failover Worker (build/index.js + build/index_bg.wasm); every
 //       key of vars.json becomes a text binding (config, tokens, secrets)
 //   node bench/peers/workerd-serve/serve.mjs --floor --port N --vars vars.json
-//       bench/peers/workerd-floor/worker.js (vars: UPSTREAM)
+//       bench/peers/workerd-floor/worker.js (vars: UPSTREAM), or --script FILE
 //
 // workerd replaces this process (exec-like: it is spawned with inherited stdio
 // and this process waits for it), so the process group is workerd's.
@@ -50,11 +50,16 @@ if (kind === "gateway") {
   ];
   bindings.push(`(name = "COOLDOWNS", kvNamespace = "kv")`);
 } else {
-  modules = [`(name = "worker.js", esModule = embed ${local(path.join(REPO, "bench/peers/workerd-floor/worker.js"), "worker.js")})`];
+  const script = opt("--script") ?? path.join(REPO, "bench/peers/workerd-floor/worker.js");
+  modules = [`(name = "worker.js", esModule = embed ${local(script, "worker.js")})`];
 }
+// WORKERD_V8_FLAGS (space-separated) reaches V8, e.g. "--perf-basic-prof" for a
+// JIT symbol map that `perf report` reads (see bench/README.md, "Profiling").
+const flags = (process.env.WORKERD_V8_FLAGS ?? "").split(" ").filter(Boolean);
+const v8Flags = flags.length ? `\n  v8Flags = [${flags.map(q).join(", ")}],` : "";
 const capnp = `using Workerd = import "/workerd/workerd.capnp";
 
-const config :Workerd.Config = (
+const config :Workerd.Config = (${v8Flags}
   services = [
     (name = "main", worker = .main),
     (name = "kv", worker = .kv),
