@@ -701,7 +701,9 @@ function roleOf(pid, comm) {
   } catch {
     /* gone */
   }
-  if (comm.startsWith("workerd") && cmd.includes(" serve ")) return "workerd serve (the Worker)";
+  // serve.mjs's config lives in a temp dir named llm-failover-workerd-<kind>-…;
+  // wrangler's own workerd processes run `workerd serve` too, with other configs.
+  if (comm.startsWith("workerd") && cmd.includes("llm-failover-workerd-")) return "workerd serve (the Worker)";
   if (comm.startsWith("workerd")) return cmd.includes("--inspector-addr") ? "workerd running the Worker" : "workerd running wrangler's dev proxy";
   if (comm === "node") {
     if (cmd.includes("wrangler-dist")) return "wrangler (Node)";
@@ -759,7 +761,7 @@ async function profilePhase(sys, reasons) {
   fs.writeFileSync(path.join(RESULTS, "profile.txt"), report("pid,dso,sym", ["-g", "none"]));
   // Inclusive shares (callers included) of a few frames in the Worker's workerd:
   // what the samples of that process were doing, relative to its own samples.
-  const worker = procs.find((p) => p.role === "workerd running the Worker");
+  const worker = procs.find((p) => p.role === "workerd serve (the Worker)" || p.role === "workerd running the Worker");
   const inclusive = [];
   if (worker) {
     const txt = spawnSync(perf, ["report", "-i", data, "--children", "--stdio", "--pid", String(worker.pid), "--sort", "sym", "-g", "none", "--percent-limit", "0.5"], {
@@ -987,7 +989,9 @@ async function main() {
   if (missed.length) {
     log(`latency goals missed (${missed.length}): profiling llm-failover's workerd under load`);
     try {
-      profile = await profilePhase(systems.find((s) => s.name === "llm-failover"), missed);
+      // The production runtime's row; the wrangler dev row only when it is absent.
+      const target = systems.find((s) => s.name === "llm-failover-workerd") ?? systems.find((s) => s.name === "llm-failover");
+      profile = await profilePhase(target, missed);
     } catch (e) {
       profile = { reasons: missed, error: String(e?.message ?? e) };
     }

@@ -731,7 +731,7 @@ def analysis(L, fb, cpu, prof):
         for r in prof["by_pid_dso"]:
             pid = r["what"].split(" ", 1)[0].split(":")[0]
             share[roles.get(pid, "other")] = share.get(roles.get(pid, "other"), 0) + r["pct"]
-            if "[JIT]" in r["what"] and roles.get(pid) == "workerd running the Worker":
+            if "[JIT]" in r["what"] and roles.get(pid) in ("workerd running the Worker", "workerd serve (the Worker)"):
                 jit += r["pct"]
         out.append("\n\nIn the perf profile, samples split by process: " + "; ".join(f"{k} {v:.0f} %" for k, v in sorted(share.items(), key=lambda kv: -kv[1])) +
                    f". Of the Worker's workerd, V8's generated code (the Worker's wasm and JavaScript, `[JIT]`) is {jit:.0f} % of all samples; "
@@ -743,22 +743,21 @@ def analysis(L, fb, cpu, prof):
         return sum(p["cpu_ms_per_request"] or 0 for p in c.get("processes", []) if p["role"] == role)
     if lf and fl:
         n_lf, n_fl = proc_ms("llm-failover", "wrangler (Node)"), proc_ms("workerd-floor", "wrangler (Node)")
-        items.append(f"the Worker logs every attempt with `console.log`; under `wrangler dev` each line travels through the "
-                     f"inspector/tail stream to wrangler's Node process, which spends {fmt_ms(n_lf)} ms of CPU per llm-failover "
-                     f"request against {fmt_ms(n_fl)} ms for the silent floor Worker: log failures and fallbacks, not every "
-                     "successful attempt (in production a log line costs less, but not nothing)")
-        p_lf, p_fl = proc_ms("llm-failover", "workerd running wrangler's dev proxy"), proc_ms("workerd-floor", "workerd running wrangler's dev proxy")
-        w_lf, w_fl = proc_ms("llm-failover", "workerd running the Worker"), proc_ms("workerd-floor", "workerd running the Worker")
-        items.append(f"inside the Worker's own workerd, llm-failover costs {fmt_ms(w_lf)} ms of CPU per request against the "
-                     f"floor's {fmt_ms(w_fl)} ms (the dev proxy: {fmt_ms(p_lf)} against {fmt_ms(p_fl)} ms)")
+        items.append(f"under `wrangler dev` log lines and request events travel through the inspector/tail stream to "
+                     f"wrangler's Node process, which spends {fmt_ms(n_lf)} ms of CPU per llm-failover request against "
+                     f"{fmt_ms(n_fl)} ms for the silent floor Worker (the Worker logs at most one structured line per request, at the level the operator sets; the tail stream is not in production)")
+    s_lf, s_fl = cpu.get("llm-failover-workerd") or {}, cpu.get("floor-workerd") or {}
+    if s_lf.get("cpu_ms_per_request") and s_fl.get("cpu_ms_per_request"):
+        w_lf, w_fl = s_lf["cpu_ms_per_request"], s_fl["cpu_ms_per_request"]
+        items.append(f"in the production runtime (`workerd serve`), llm-failover's process uses {fmt_ms(w_lf)} ms of CPU per "
+                     f"request against the floor Worker's {fmt_ms(w_fl)} ms ({fmt_ratio(w_lf / w_fl)}): "
+                     f"{fmt_ms(w_lf - w_fl)} ms is llm-failover's own")
     inc = {r["frame"]: r["pct"] for r in prof.get("worker_inclusive", [])}
-    if inc:
-        items.append(f"that process's profile: promise jobs (the Worker's async JS and wasm, driven by wasm-bindgen-futures "
-                     f"through `queueMicrotask`) {inc.get('workerd::jsg::Lock::runMicrotasks', 0):.0f} % of its samples, the dev "
-                     f"tail stream {inc.get('TailStreamTarget::report', 0):.0f} %, Miniflare's SQLite-backed local KV "
-                     f"{inc.get('sqlite3_step', 0):.0f} %, fetch responses {inc.get('handleHttpFetchResponse', 0):.0f} %; fewer "
-                     "awaits and JS↔wasm crossings per request (one call into the core per decision, headers copied once) is "
-                     "the lever there")
+    found = [r for r in prof.get("worker_inclusive", []) if r.get("pct")]
+    if found:
+        items.append("that process's profile (inclusive shares of its samples): "
+                     + ", ".join(f"{r['what']} {r['pct']:.0f} %" for r in found)
+                     + "; fewer awaits and JS↔wasm crossings per request is the lever there")
     core = CORE
     if core and "classify/typical_4_bodies" in core.get("median", {}):
         r = core["median"]["classify/typical_4_bodies"]
