@@ -95,16 +95,96 @@ pub fn serves(dialect: Dialect, target_api: ProviderApi, api: ClientApi) -> Resu
 }
 
 /// A client request translated for one target, once (retries and continuations
-/// reuse it).
+/// reuse it). A target that speaks the client's API takes the client's own body
+/// with its model: that body is neither copied nor patched, only written out
+/// with the model field changed ([`upstream_request`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prepared {
-    /// The body for the target's API, with its concrete model.
-    pub body: serde_json::Map<String, Value>,
+    /// The body for the target's API where it differs from the client's
+    /// (`None`: the client's body).
+    body: Option<serde_json::Map<String, Value>>,
+    /// What becomes of the body's `model` field.
+    model: ModelField,
     /// Which endpoint of the target's API.
     pub endpoint: Endpoint,
     /// A translated stream reports usage (the client asked for it, or its API
     /// always has it).
     pub include_usage: bool,
+}
+
+/// The `model` field of an upstream body.
+#[derive(Debug, Clone, PartialEq)]
+enum ModelField {
+    /// Set to the target's concrete model.
+    Set(String),
+    /// Left out (Azure names the deployment in the URL).
+    Remove,
+    /// As the body has it (Gemini names the model in the URL).
+    Keep,
+}
+
+impl Prepared {
+    /// The body as a map, `model` applied (for the rare attempt that must add to
+    /// it: a continuation's prefill).
+    fn owned_body(
+        &self,
+        client: &serde_json::Map<String, Value>,
+    ) -> serde_json::Map<String, Value> {
+        let mut body = self.body.as_ref().unwrap_or(client).clone();
+        match &self.model {
+            ModelField::Set(m) => {
+                body.insert("model".into(), Value::String(m.clone()));
+            }
+            ModelField::Remove => {
+                body.remove("model");
+            }
+            ModelField::Keep => {}
+        }
+        body
+    }
+
+    /// The body's JSON text, `model` applied, written in one pass.
+    fn body_text(&self, client: &serde_json::Map<String, Value>) -> String {
+        let body = WithModel {
+            map: self.body.as_ref().unwrap_or(client),
+            model: &self.model,
+        };
+        serde_json::to_string(&body).unwrap_or_else(|_| "{}".into())
+    }
+}
+
+/// A body map written with its `model` field replaced or left out, in the map's
+/// own key order.
+struct WithModel<'a> {
+    map: &'a serde_json::Map<String, Value>,
+    model: &'a ModelField,
+}
+
+impl serde::Serialize for WithModel<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let set = match self.model {
+            ModelField::Set(m) => Some(m.as_str()),
+            _ => None,
+        };
+        let keep = matches!(self.model, ModelField::Keep);
+        let mut out = s.serialize_map(None)?;
+        let mut model_written = false;
+        for (k, v) in self.map {
+            if let Some(m) = set.filter(|_| !model_written && k.as_str() >= "model") {
+                out.serialize_entry("model", m)?;
+                model_written = true;
+            }
+            if k == "model" && !keep {
+                continue;
+            }
+            out.serialize_entry(k, v)?;
+        }
+        if let Some(m) = set.filter(|_| !model_written) {
+            out.serialize_entry("model", m)?;
+        }
+        out.end()
+    }
 }
 
 /// The upstream endpoint a prepared request goes to.
@@ -170,31 +250,36 @@ pub fn prepare(req: &ClientRequest, target: &Target) -> Result<Prepared, Untrans
             .and_then(|o| o.get("include_usage"))
             .and_then(Value::as_bool)
             == Some(true);
-    let (endpoint, mut body) = match req.api {
-        ClientApi::Responses => (Endpoint::Responses, req.body.clone()),
-        ClientApi::Embeddings => (Endpoint::Embeddings, req.body.clone()),
+    let (endpoint, body) = match req.api {
+        ClientApi::Responses => (Endpoint::Responses, None),
+        ClientApi::Embeddings => (Endpoint::Embeddings, None),
         ClientApi::Messages if native && target.dialect == Dialect::Anthropic => {
-            (Endpoint::Messages, req.body.clone())
+            (Endpoint::Messages, None)
         }
         _ if native && target.dialect == Dialect::Anthropic => (
             Endpoint::Messages,
-            anthropic::request_from_chat(&chat, &target.model, stream)?,
+            Some(anthropic::request_from_chat(&chat, &target.model, stream)?),
         ),
         _ if native && target.dialect == Dialect::Gemini => (
             Endpoint::GenerateContent,
-            gemini::request_from_chat(&chat, stream)?,
+            Some(gemini::request_from_chat(&chat, stream)?),
         ),
-        _ => (Endpoint::ChatCompletions, chat.into_owned()),
+        _ => match chat {
+            std::borrow::Cow::Owned(chat) => (Endpoint::ChatCompletions, Some(chat)),
+            std::borrow::Cow::Borrowed(_) => (Endpoint::ChatCompletions, None),
+        },
     };
-    if endpoint == Endpoint::GenerateContent {
+    let model = if endpoint == Endpoint::GenerateContent {
         // The model is in the URL.
+        ModelField::Keep
     } else if target.dialect == Dialect::Azure && endpoint != Endpoint::Responses {
-        body.remove("model");
+        ModelField::Remove
     } else {
-        body.insert("model".into(), Value::String(target.model.clone()));
-    }
+        ModelField::Set(target.model.clone())
+    };
     Ok(Prepared {
         body,
+        model,
         endpoint,
         include_usage,
     })
@@ -222,14 +307,27 @@ fn openai_url(plan: &AttemptPlan, endpoint: Endpoint) -> (String, KeyHeader) {
 /// attempt adds the text the client already has: as a trailing assistant message
 /// (prefill, with the dialect's own flag where it has one), or not at all (a
 /// fresh attempt, whose answer must begin with that text).
-pub fn upstream_request(plan: &AttemptPlan, prepared: &Prepared, sent: &str) -> UpstreamRequest {
-    let mut body = prepared.body.clone();
+pub fn upstream_request(
+    plan: &AttemptPlan,
+    prepared: &Prepared,
+    client: &serde_json::Map<String, Value>,
+    sent: &str,
+) -> UpstreamRequest {
     let prefill = plan.continuation == Some(Continuation::Prefill);
+    // Only a prefill changes the body beyond its model: the others write the
+    // prepared body out as it is.
+    let body = |patch: &dyn Fn(&mut serde_json::Map<String, Value>)| {
+        if prefill {
+            let mut body = prepared.owned_body(client);
+            patch(&mut body);
+            Value::Object(body).to_string()
+        } else {
+            prepared.body_text(client)
+        }
+    };
     match prepared.endpoint {
         Endpoint::Messages => {
-            if prefill {
-                add_native_prefill(&mut body, "messages", anthropic_turn(sent));
-            }
+            let body = body(&|b| add_native_prefill(b, "messages", anthropic_turn(sent)));
             let url = format!("{}/messages", plan.base_url);
             // The second header lets a browser page call Anthropic directly (its
             // CORS opt-in); servers ignore it.
@@ -246,17 +344,15 @@ pub fn upstream_request(plan: &AttemptPlan, prepared: &Prepared, sent: &str) -> 
             request(plan, url, KeyHeader::XApiKey, version, body)
         }
         Endpoint::GenerateContent => {
-            if prefill {
+            let body = body(&|b| {
                 let turn = json!({"role": "model", "parts": [{"text": sent}]});
-                add_native_prefill(&mut body, "contents", Some(turn));
-            }
+                add_native_prefill(b, "contents", Some(turn));
+            });
             let url = gemini::url(&plan.base_url, &plan.model, plan.stream);
             request(plan, url, KeyHeader::GoogApiKey, Vec::new(), body)
         }
         _ => {
-            if prefill {
-                add_prefill(plan.dialect, &mut body, sent);
-            }
+            let body = body(&|b| add_prefill(plan.dialect, b, sent));
             let (url, key_header) = openai_url(plan, prepared.endpoint);
             request(plan, url, key_header, Vec::new(), body)
         }
@@ -284,7 +380,7 @@ fn request(
     url: String,
     key_header: KeyHeader,
     extra_headers: Vec<(String, String)>,
-    body: serde_json::Map<String, Value>,
+    body: String,
 ) -> UpstreamRequest {
     let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
     if plan.stream {
@@ -300,7 +396,7 @@ fn request(
             name: name.clone(),
             header: key_header,
         }),
-        body: Value::Object(body).to_string(),
+        body,
         stream: plan.stream,
     }
 }
@@ -341,7 +437,12 @@ mod tests {
     }
 
     fn send(p: &AttemptPlan, req: &ClientRequest, sent: &str) -> UpstreamRequest {
-        upstream_request(p, &prepare(req, &target(p.dialect)).unwrap(), sent)
+        upstream_request(
+            p,
+            &prepare(req, &target(p.dialect)).unwrap(),
+            &req.body,
+            sent,
+        )
     }
 
     fn plan(dialect: Dialect) -> AttemptPlan {
@@ -393,6 +494,43 @@ mod tests {
             .unwrap()
             .get("model")
             .is_none());
+    }
+
+    #[test]
+    fn the_body_written_with_its_model_is_the_patched_map_written_out() {
+        // Keys on both sides of `model` in the map's order, `model` absent or not,
+        // set, removed or kept: the one-pass writer and the patched copy agree.
+        let bodies = [
+            r#"{"model":"chain","messages":[{"role":"user","content":"hi"}],"n":1}"#,
+            r#"{"messages":[],"mod":1,"model_x":2,"stream":true}"#,
+            r#"{"a":1}"#,
+            r#"{"zz":{"model":"inner"}}"#,
+            r#"{"model":null}"#,
+            r#"{}"#,
+        ];
+        let fields = [
+            ModelField::Set("real-model".into()),
+            ModelField::Remove,
+            ModelField::Keep,
+        ];
+        for text in bodies {
+            let client: serde_json::Map<String, Value> = serde_json::from_str(text).unwrap();
+            for model in &fields {
+                for body in [None, Some(client.clone())] {
+                    let p = Prepared {
+                        body,
+                        model: model.clone(),
+                        endpoint: Endpoint::ChatCompletions,
+                        include_usage: false,
+                    };
+                    assert_eq!(
+                        p.body_text(&client),
+                        Value::Object(p.owned_body(&client)).to_string(),
+                        "{text} with {model:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -182,6 +182,8 @@ impl Future for Cancelled<'_> {
 enum Io {
     Head(Result<web_sys::Response, TransportFailure>),
     Chunk(Option<Vec<u8>>),
+    /// A whole body, read in one `arrayBuffer()` ([`read_whole`]).
+    Whole(Vec<u8>),
     BodyError,
 }
 
@@ -307,6 +309,30 @@ impl BodyReader {
             }
         })
     }
+}
+
+/// Whether a response's body is read in one `arrayBuffer()` rather than chunk by
+/// chunk: a body that is not a stream and that says it is small. One read costs a
+/// body one promise instead of a reader, two reads and their callbacks; the
+/// session sees the same bytes and the same end. A body of unknown length is
+/// read chunk by chunk, so the session's caps bound what is held.
+fn read_whole(status: u16, headers: &[(String, String)]) -> bool {
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    let stream = (200..300).contains(&status)
+        && header("content-type").is_some_and(|t| {
+            t.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("text/event-stream")
+        });
+    let small = header("content-length")
+        .and_then(|n| n.trim().parse::<usize>().ok())
+        .is_some_and(|n| n <= crate::exchange::MAX_ERROR_BODY);
+    small && !stream
 }
 
 /// What a rejected `fetch` means. Browsers say only "Failed to fetch" (a refused
@@ -590,25 +616,47 @@ impl<H: Host> Pump<H> {
             Io::Head(Ok(resp)) => {
                 let status = resp.status();
                 let headers = js::headers_of(&resp.headers());
-                let reader = resp.body().and_then(|b| {
-                    b.get_reader()
-                        .dyn_into::<web_sys::ReadableStreamDefaultReader>()
-                        .ok()
-                });
+                let whole = read_whole(status, &headers)
+                    .then(|| resp.array_buffer().ok())
+                    .flatten();
+                let reader = match whole {
+                    Some(_) => None,
+                    None => resp.body().and_then(|b| {
+                        b.get_reader()
+                            .dyn_into::<web_sys::ReadableStreamDefaultReader>()
+                            .ok()
+                    }),
+                };
                 self.with_session(now, |s, n, t| s.handle_head(n, t, attempt, status, headers));
-                match (reader, self.inflight.as_mut()) {
-                    (Some(r), Some(f)) => {
+                match (whole, reader, self.inflight.as_mut()) {
+                    (Some(buf), _, Some(f)) => {
+                        let buf = JsFuture::from(buf);
+                        f.head = Some(Box::pin(async move {
+                            match buf.await {
+                                Ok(b) => Io::Whole(js_sys::Uint8Array::new(&b).to_vec()),
+                                Err(_) => Io::BodyError,
+                            }
+                        }));
+                    }
+                    (None, Some(r), Some(f)) => {
                         let mut body = BodyReader::new(r);
                         body.start();
                         f.body = Some(body);
                     }
-                    (None, Some(_)) => {
+                    (None, None, Some(_)) => {
                         // No body at all: it ended.
                         self.inflight = None;
                         self.with_session(now, |s, n, t| s.handle_end(n, t, attempt));
                     }
                     _ => {}
                 }
+            }
+            Io::Whole(bytes) => {
+                self.inflight = None;
+                self.with_session(now, |s, n, t| {
+                    s.handle_body(n, t, attempt, &bytes);
+                    s.handle_end(n, t, attempt);
+                });
             }
             Io::Chunk(Some(bytes)) => {
                 self.with_session(now, |s, n, t| s.handle_body(n, t, attempt, &bytes));

@@ -415,7 +415,7 @@ impl Session {
             self.report(now, table, plan.attempt, AttemptOutcome::Classified(c));
             return;
         };
-        let req = upstream_request(&plan, prepared, &self.stream.text);
+        let req = upstream_request(&plan, prepared, &self.request.body, &self.stream.text);
         let wire = prepared.endpoint.wire();
         let usage = prepared.include_usage;
         self.exchange = Some(Exchange::with_wire(plan, now, wire, usage));
