@@ -317,20 +317,14 @@ impl BodyReader {
 /// session sees the same bytes and the same end. A body of unknown length is
 /// read chunk by chunk, so the session's caps bound what is held.
 fn read_whole(status: u16, headers: &[(String, String)]) -> bool {
-    let header = |name: &str| {
-        headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    };
+    use crate::classify::retry_hint::header;
     let stream = (200..300).contains(&status)
-        && header("content-type").is_some_and(|t| {
-            t.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("text/event-stream")
+        && header(headers, "content-type").is_some_and(|t| {
+            t.get(..17)
+                .is_some_and(|p| p.eq_ignore_ascii_case("text/event-stream"))
         });
-    let small = header("content-length")
-        .and_then(|n| n.trim().parse::<usize>().ok())
+    let small = header(headers, "content-length")
+        .and_then(|n| n.parse::<usize>().ok())
         .is_some_and(|n| n <= crate::exchange::MAX_ERROR_BODY);
     small && !stream
 }
